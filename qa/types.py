@@ -1,0 +1,94 @@
+"""The values that flow between the steps: articles -> chunks -> hits -> answer.
+
+All are small frozen dataclasses; a step returns new values and never mutates what it got.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article as read from the corpus.
+
+    `text` is the article body exactly as indexed; every offset elsewhere points into it.
+    """
+
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    text: str
+    url: str | None = None
+    publisher: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A corpus file (or record) that was not indexed, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span `text == article.text[start:end]` of one article, the unit of retrieval."""
+
+    chunk_id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the scores it was fused from."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float = 0.0
+    lexical_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a snippet stands: `article.text[start:end] == snippet.text`."""
+
+    n: int
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Snippet:
+    text: str
+    score: float
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    abstained: bool
+    snippets: tuple[Snippet, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """The public JSON contract of `qa ask --json` (extend, never rename or drop)."""
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "snippets": [
+                {"text": s.text, "score": round(s.score, 4), "citation": asdict(s.citation)}
+                for s in self.snippets
+            ],
+        }
