@@ -36,11 +36,14 @@ class Settings:
     # Chunking: characters, sized so a chunk stays well under the model's 512 tokens.
     chunk_size: int = 900
     chunk_overlap: int = 150
+    title_in_passage: bool = True
+    analyzer_language: str = "german"
     # Corpus reading.
     max_article_chars: int = 1_000_000
     fields: FieldMap = field(default_factory=FieldMap)
-    # Retrieval.
-    candidates: int = 30
+    # Retrieval: how many chunks each retriever proposes, and the dense share of the fused score.
+    candidates: int = 50
+    dense_weight: float = 0.6
     # Answers.
     max_snippets: int = 3
     max_sentences_per_snippet: int = 2

@@ -1,0 +1,241 @@
+"""The `qa` command line: index a corpus, ask questions, show articles, serve the chat."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from qa.config import Settings  # noqa: E402
+
+DEFAULT_CORPUS = Path("seeds")
+DEFAULT_INDEX = Path("index")
+
+
+class CliError(Exception):
+    """A failure the user can act on; printed as one line, exit code 1."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if getattr(args, "model", None):
+        settings = replace(settings, model=args.model)
+    if getattr(args, "max_article_chars", None):
+        settings = replace(settings, max_article_chars=args.max_article_chars)
+    return settings
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def run_index(corpus: Path, index: Path, settings: Settings, show_progress: bool = True):
+    """Read the corpus and (re)build the index; returns (BuildReport, skipped)."""
+    from tqdm import tqdm
+
+    from qa.corpus import CorpusError, read_corpus
+    from qa.embedding import Embedder
+    from qa.index import IndexError, build_index
+
+    try:
+        read = read_corpus(corpus, settings)
+    except CorpusError as err:
+        raise CliError(str(err)) from err
+    if not read.articles:
+        reasons = "; ".join(f"{s.source}: {s.reason}" for s in read.skipped[:5])
+        raise CliError(f"no usable articles in {corpus}" + (f" ({reasons})" if reasons else ""))
+    embedder = Embedder(settings.model, settings.model_dir, settings.batch_size)
+    bar = tqdm(
+        total=0, unit="chunk", desc="Embedding", disable=not show_progress or None, file=sys.stderr
+    )
+
+    def on_progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        report = build_index(read.articles, index, settings, embedder, on_progress)
+    except IndexError as err:
+        raise CliError(str(err)) from err
+    finally:
+        bar.close()
+    return report, read.skipped
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    report, skipped = run_index(args.corpus, args.index, _settings(args), not args.json)
+    summary = asdict(report) | {
+        "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(
+            f"Indexed {args.corpus} into {args.index}: {report.added} added, {report.updated} "
+            f"updated, {report.removed} removed, {report.unchanged} unchanged; {report.chunks} "
+            f"chunks ({report.embedded} newly embedded) in {report.seconds:.1f} s."
+        )
+        for s in skipped:
+            print(f"  skipped {s.source}: {s.reason}")
+    if args.strict and skipped:
+        print(f"error: {len(skipped)} file(s) skipped and --strict is set", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _filters(args: argparse.Namespace):
+    from qa.retrieval import Filters
+
+    return Filters(args.date_from, args.date_to, tuple(args.source or ()))
+
+
+def format_answer(answer) -> str:
+    from qa.answer import DECLINE_DE
+
+    if answer.abstained:
+        return DECLINE_DE
+    lines = []
+    for s in answer.snippets:
+        lines.append(f"„{s.text}“ [{s.citation.n}]")
+    lines.append("")
+    for s in answer.snippets:
+        c = s.citation
+        lines.append(
+            f"[{c.n}] {c.title} ({c.date or 'ohne Datum'}), {c.source}, Zeichen {c.start}–{c.end}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.index import IndexError
+    from qa.service import QAService
+
+    if args.batch:
+        try:
+            text = Path(args.batch).read_text(encoding="utf-8")
+        except OSError as err:
+            raise CliError(f"cannot read --batch file {args.batch}: {err.strerror}") from err
+        questions = [line.strip() for line in text.splitlines() if line.strip()]
+    elif args.question:
+        questions = [" ".join(args.question)]
+    else:
+        raise CliError("give a QUESTION or --batch FILE (see `qa ask --help`)")
+    if not questions:
+        raise CliError(f"--batch file {args.batch} holds no questions")
+    service = QAService(args.index, _settings(args))
+    try:
+        answers = service.ask_batch(questions, _filters(args))
+    except (IndexError, ValueError) as err:
+        raise CliError(str(err)) from err
+    for answer in answers:
+        if args.json:
+            _print_json(answer.to_dict())
+        else:
+            print(f"F: {answer.question}\n{format_answer(answer)}\n")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from qa.index import IndexError
+    from qa.service import QAService
+
+    try:
+        article = QAService(args.index, _settings(args)).article(args.doc_id)
+    except (IndexError, KeyError) as err:
+        raise CliError(str(err).strip("'\"")) from err
+    if args.json:
+        _print_json(
+            {k: article.to_dict()[k] for k in ("doc_id", "title", "date", "source", "text")}
+            | {"url": article.url, "publisher": article.publisher}
+        )
+    else:
+        print(f"{article.title}\n{article.date or ''} {article.source}\n\n{article.text}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.index import IndexError, SearchIndex
+
+    settings = _settings(args)
+    try:
+        SearchIndex.load(args.index)
+    except IndexError:
+        print(f"No usable index in {args.index}; indexing {args.corpus} first …", file=sys.stderr)
+        run_index(args.corpus, args.index, settings)
+    import ui
+
+    ui.serve(args.index, settings, host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa",
+        description="Nachrichten-QA: answers questions about a news archive with quoted, cited "
+        "sentences from the articles. Nothing is generated.",
+    )
+    parser.add_argument("--model", help="sentence-transformers model name or folder (on disk)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or update the index from a corpus folder")
+    p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder (seeds/)")
+    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
+    p.add_argument("--json", action="store_true", help="end with a JSON summary line")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any file was skipped")
+    p.add_argument("--max-article-chars", type=int, help="skip longer articles (1000000)")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer a question with cited snippets")
+    p.add_argument("question", nargs="*", help="the question")
+    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
+    p.add_argument("--json", action="store_true", help="one JSON object per question and line")
+    p.add_argument("--batch", help="file with one question per line")
+    p.add_argument("--date-from", help="only articles from this date on (YYYY[-MM[-DD]])")
+    p.add_argument("--date-to", help="only articles up to this date (YYYY[-MM[-DD]])")
+    p.add_argument("--source", action="append", help="only this source file/folder or publisher")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("show", help="print an article by its id (as cited)")
+    p.add_argument("doc_id")
+    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
+    p.add_argument("--json", action="store_true", help="as JSON: doc_id, title, date, source, text")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("serve", help="start the browser chat (indexes first if needed)")
+    p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder (seeds/)")
+    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (7860)")
+    p.set_defaults(func=cmd_serve)
+
+    from qa import evaluate
+
+    evaluate.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

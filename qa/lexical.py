@@ -1,0 +1,84 @@
+"""Keyword search for German (and English) text: an analyzer plus a bm25s index.
+
+The analyzer folds case and umlauts and applies Snowball German stemming, so "Nutzern" finds
+"Nutzer"; figures and names stay whole tokens, so "430 Millionen" and "Koum" match exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+", re.UNICODE)
+_FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
+STOP_WORDS = frozenset(
+    """
+    aber alle allem allen aller alles als also am an ander andere anderem anderen anderer anderes
+    auch auf aus bei bin bis bist da damit dann das dass dasselbe dazu dein deine dem den denn der
+    des desselben dessen dich die dies diese dieselbe dieselben diesem diesen dieser dieses dir
+    doch dort du durch ein eine einem einen einer eines einige einigem einigen einiger einiges
+    er es etwas euch euer eure für gegen gewesen hab habe haben hat hatte hatten hier hin hinter
+    ich ihm ihn ihnen ihr ihre ihrem ihren ihrer ihres im in indem ins ist jede jedem jeden jeder
+    jedes jene jenem jenen jener jenes jetzt kann kein keine keinem keinen keiner keines können
+    könnte machen man manche manchem manchen mancher manches mein meine mich mir mit muss musste
+    nach nicht nichts noch nun nur ob oder ohne sehr sein seine seinem seinen seiner seines selbst
+    sich sie sind so solche solchem solchen solcher solches soll sollte sondern sonst über um und
+    uns unser unsere unter vom von vor war waren warst was weg weil weiter welche welchem welchen
+    welcher welches wenn werde werden wie wieder will wir wird wirst wo wollen wollte würde würden
+    zu zum zur zwar zwischen wer wem wen wann warum wieso weshalb welche viele wieviel
+    a an and are as at be by for from has have how in is it of on or that the this to was were
+    what when where which who why will with does did do many much
+    """.split()
+)
+
+
+class Analyzer:
+    """Text -> index terms. One instance serves both indexing and querying."""
+
+    def __init__(self, language: str = "german"):
+        self.language = language
+        self._stemmer = Stemmer.Stemmer(language)
+
+    def terms(self, text: str) -> list[str]:
+        words = [w for w in _TOKEN.findall(text.lower()) if w not in STOP_WORDS]
+        out = []
+        for word in words:
+            if word[0].isdigit():
+                out.append(word.replace(".", "").replace(",", "."))
+            else:
+                out.append(self._stemmer.stemWord(word).translate(_FOLD))
+        return out
+
+
+class KeywordIndex:
+    """BM25 over chunk texts; scores come back for every chunk so callers can filter and fuse."""
+
+    def __init__(self, retriever: bm25s.BM25, analyzer: Analyzer):
+        self._retriever = retriever
+        self.analyzer = analyzer
+
+    @classmethod
+    def build(cls, texts: Sequence[str], analyzer: Analyzer) -> KeywordIndex:
+        retriever = bm25s.BM25()
+        corpus = [analyzer.terms(t) or ["\x00empty"] for t in texts]
+        retriever.index(corpus, show_progress=False)
+        return cls(retriever, analyzer)
+
+    def scores(self, query: str) -> np.ndarray:
+        terms = [t for t in self.analyzer.terms(query) if t in self._retriever.vocab_dict]
+        if not terms:
+            return np.zeros(self._retriever.scores["num_docs"], np.float32)
+        return np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        self._retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, analyzer: Analyzer) -> KeywordIndex:
+        retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        return cls(retriever, analyzer)
