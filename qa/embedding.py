@@ -62,7 +62,7 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        return int(self.model.get_embedding_dimension())
 
     def _prompt(self, name: str) -> str | None:
         return name if name in (self.model.prompts or {}) else None

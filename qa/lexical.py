@@ -56,11 +56,22 @@ class Analyzer:
 
 
 class KeywordIndex:
-    """BM25 over chunk texts; scores come back for every chunk so callers can filter and fuse."""
+    """BM25 over chunk texts; scores come back for every chunk so callers can filter and fuse.
+
+    Scores are normalised to [0, 1]: a chunk's BM25 score divided by the best score each query
+    term reaches anywhere in the corpus. So 1.0 means "as good a match as this corpus allows for
+    every term", and a question that shares only one common word with the corpus stays low. That
+    keeps the scale the same across questions, which fusion and declining rely on.
+    """
 
     def __init__(self, retriever: bm25s.BM25, analyzer: Analyzer):
         self._retriever = retriever
         self.analyzer = analyzer
+        data, indptr = retriever.scores["data"], retriever.scores["indptr"]
+        nonempty = indptr[:-1] < indptr[1:]
+        self._term_max = np.zeros(len(indptr) - 1, np.float32)
+        if len(data):
+            self._term_max[nonempty] = np.maximum.reduceat(data, indptr[:-1][nonempty])
 
     @classmethod
     def build(cls, texts: Sequence[str], analyzer: Analyzer) -> KeywordIndex:
@@ -70,10 +81,17 @@ class KeywordIndex:
         return cls(retriever, analyzer)
 
     def scores(self, query: str) -> np.ndarray:
-        terms = [t for t in self.analyzer.terms(query) if t in self._retriever.vocab_dict]
+        """Normalised BM25 score of every chunk for `query` (see the class docstring)."""
+        all_terms = self.analyzer.terms(query)
+        vocab = self._retriever.vocab_dict
+        terms = [t for t in all_terms if t in vocab]
         if not terms:
             return np.zeros(self._retriever.scores["num_docs"], np.float32)
-        return np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
+        raw = np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
+        # Terms missing from the corpus still count in the denominator: they are unmatched.
+        best = sum(float(self._term_max[vocab[t]]) for t in terms)
+        best *= len(all_terms) / len(terms)
+        return raw / best if best > 0 else raw
 
     def save(self, folder: Path) -> None:
         self._retriever.save(str(folder), show_progress=False)

@@ -45,22 +45,19 @@ def fuse(
     lexical: Sequence[tuple[int, float]],
     dense_weight: float,
 ) -> list[tuple[int, float, float, float]]:
-    """Combine two ranked `(id, score)` lists into one: `(id, fused, dense, lexical)`, best first.
+    """Combine two `(id, score)` lists into one: `(id, fused, dense, lexical)`, best first.
 
-    Scores, not only ranks, are used: each list is scaled by its best score, so a keyword match
-    that stands far above the rest weighs more than one barely ahead. A missing score counts 0.
+    Scores, not only ranks, are used, and both are on fixed scales (cosine similarity, and
+    keyword scores normalised to [0, 1] by `KeywordIndex`), so the fused score means the same
+    for every question. A missing score counts as 0.
     """
     dense_map = dict(dense)
     lexical_map = dict(lexical)
-    top_dense = max(dense_map.values(), default=0.0)
-    top_lexical = max(lexical_map.values(), default=0.0)
     fused = []
     for item in dense_map.keys() | lexical_map.keys():
         d = dense_map.get(item, 0.0)
         k = lexical_map.get(item, 0.0)
-        d_norm = d / top_dense if top_dense > 0 else 0.0
-        k_norm = k / top_lexical if top_lexical > 0 else 0.0
-        fused.append((item, dense_weight * d_norm + (1 - dense_weight) * k_norm, d, k))
+        fused.append((item, dense_weight * d + (1 - dense_weight) * k, d, k))
     fused.sort(key=lambda row: (-row[1], row[0]))
     return fused
 
