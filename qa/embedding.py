@@ -155,7 +155,7 @@ def embed_with_cache(
     missing = [i for i, k in enumerate(keys) if k not in known]
     if on_progress and len(texts) > len(missing):
         on_progress(len(texts) - len(missing))
-    step = max(embedder.batch_size * 4, 64)
+    step = embedder.batch_size
     for i in range(0, len(missing), step):
         batch = missing[i : i + step]
         vectors = embedder.encode_passages([texts[j] for j in batch])
