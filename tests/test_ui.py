@@ -42,9 +42,7 @@ def test_highlight_escapes_everything_and_marks_exactly_the_span():
     start, end = text.index("<script>"), text.index("</script>") + len("</script>")
     marked = ui.highlight(text, start, end)
     assert "<script" not in marked
-    assert marked == (
-        "a <mark>&lt;script&gt;x()&lt;/script&gt;</mark> &amp; &quot;b&quot;"
-    )
+    assert marked == ("a <mark>&lt;script&gt;x()&lt;/script&gt;</mark> &amp; &quot;b&quot;")
     assert strip_tags(marked) == text
 
 
@@ -102,16 +100,33 @@ def test_viewer_finds_the_passage_when_offsets_moved():
 
 
 def test_article_text_is_escaped_everywhere():
-    evil = '<script>window.__pwned=1</script><img src=x onerror="alert(1)"><a href="javascript:x">k</a>'
-    article = Article("d1", f"Titel {evil}", "2024-01-02", f"{evil}.txt", f"Satz. {evil} Ende.",
-                      url=f"javascript:{evil}", publisher=evil)  # fmt: skip
+    evil = (
+        '<script>window.__pwned=1</script><img src=x onerror="alert(1)">'
+        '<a href="javascript:x">k</a>'
+    )
+    article = Article(
+        "d1",
+        f"Titel {evil}",
+        "2024-01-02",
+        f"{evil}.txt",
+        f"Satz. {evil} Ende.",
+        url=f"javascript:{evil}",
+        publisher=evil,
+    )
     start = article.text.index("<script>")
     snippet = {
         "text": article.text[start : start + len(evil)],
         "score": 1.0,
-        "citation": {"n": 1, "doc_id": "d1", "title": article.title, "date": article.date,
-                     "source": article.source, "start": start, "end": start + len(evil)},
-    }  # fmt: skip
+        "citation": {
+            "n": 1,
+            "doc_id": "d1",
+            "title": article.title,
+            "date": article.date,
+            "source": article.source,
+            "start": start,
+            "end": start + len(evil),
+        },
+    }
     answer = {"question": "?", "abstained": False, "snippets": [snippet]}
     for markup in (
         ui.answer_html(answer, "de"),
@@ -150,8 +165,9 @@ def test_source_filter_reaches_the_service(service):
     only_facebook = ui.ask_for_page(service, WHATSAPP_QUESTION, "", "", [FACEBOOK_FILE], "de")
     assert "18 Milliarden" not in only_facebook.message
     assert all(
-        s["citation"]["source"] == FACEBOOK_FILE for s in (only_facebook.answer or {}).get("snippets", [])
-    )  # fmt: skip
+        s["citation"]["source"] == FACEBOOK_FILE
+        for s in (only_facebook.answer or {}).get("snippets", [])
+    )
     dated = ui.ask_for_page(service, WHATSAPP_QUESTION, "2020-01", "2020-12", None, "de")
     assert "18 Milliarden" not in dated.message  # the WhatsApp article has no date
 
@@ -177,10 +193,11 @@ def test_source_options_list_folders_files_and_publishers():
     articles = {
         "a": Article("a", "A", None, "politik/inland/a.txt", "x", publisher="dpa"),
         "b": Article("b", "B", None, "b.json", "y", publisher="taz"),
-        "c": Article("c", "C", None, "b.json", "z"),
+        "c": Article("c", "C", None, "b.json#2", "z"),
     }
     values = [value for _, value in ui.source_options(articles)]
     assert values == ["politik/", "politik/inland/", "b.json", "politik/inland/a.txt", "dpa", "taz"]
+    assert ui.Filters(sources=("b.json",)).allows(None, "b.json#2", None)
     # Each option is something Filters understands.
     assert ui.Filters(sources=("politik/",)).allows(None, "politik/inland/a.txt", "dpa")
     assert ui.Filters(sources=("taz",)).allows(None, "b.json", "taz")

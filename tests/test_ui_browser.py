@@ -95,13 +95,27 @@ def start_server(corpus: Path, index: Path, cache_dir: Path) -> Server:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",
     }
-    command = [sys.executable, "-m", "qa.cli", "serve", "--corpus", str(corpus), "--index",
-               str(index), "--port", str(free_port())]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "qa.cli",
+        "serve",
+        "--corpus",
+        str(corpus),
+        "--index",
+        str(index),
+        "--port",
+        str(free_port()),
+    ]
     started = time.monotonic()
     process = subprocess.Popen(
-        command, cwd=index.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        command,
+        cwd=index.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-    )  # fmt: skip
+    )
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:  # read the output in a thread so waiting can time out
@@ -228,6 +242,10 @@ def test_feedback_language_and_clear(seed_server, page):
     entry = json.loads(feedback.read_text("utf-8").splitlines()[-1])
     assert entry["rating"] == "up" and entry["question"] == WHATSAPP_QUESTION
     assert "18 Milliarden" in entry["answer"]["snippets"][0]["text"] and entry["time"]
+
+    page.locator(".qa-example", has_text="Wie finanziert sich WhatsApp?").click()
+    expect(page.locator("#qa-chat .bot")).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#qa-chat .bot").last).to_contain_text("Abo-Gebühr")
 
     page.get_by_label("English").check()
     expect(page.get_by_label("Your question")).to_be_visible()
