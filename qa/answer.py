@@ -44,22 +44,31 @@ _ANSWER_KINDS = [
 
 @dataclass(frozen=True)
 class ReaderWeights:
-    """How a candidate sentence's score is made; chosen on held-out data (docs/results.md)."""
+    """How a candidate snippet's score is made; chosen on held-out data (docs/results.md)."""
 
     sentence: float = 1.0
-    passage: float = 0.3
-    overlap: float = 0.2
+    passage: float = 0.8
+    overlap: float = 0.1
     answer_kind: float = 0.05
-    # Below this similarity of the best sentence to the question, the reader declines.
-    decline_below: float = 0.80
+    # Per 100 characters beyond `free_chars`: longer snippets must earn their length.
+    length: float = 0.006
+    free_chars: int = 250
+    # The reader declines when its confidence, `confidence_passage` x the best passage's fused
+    # score + the rest x the best sentence's similarity to the question, is below this. Both
+    # parts are on fixed scales, so one threshold serves every question (docs/results.md).
+    confidence_passage: float = 0.3
+    decline_below: float = 0.823
     # Extra snippets must score at least this share of the best one.
     keep_ratio: float = 0.9
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class _Window:
+    """One or more consecutive sentences of an article: a possible snippet."""
+
     doc_id: str
-    index: int  # position among the article's sentences
+    first: int  # index of the first sentence among the article's sentences
+    last: int
     start: int
     end: int
     passage_score: float
@@ -86,7 +95,8 @@ class Reader:
         self.max_sentences = max_sentences
         self.weights = weights
 
-    def _candidates(self, hits: Sequence[Hit]) -> list[_Candidate]:
+    def _sentences(self, hits: Sequence[Hit]) -> list[_Window]:
+        """The sentences of the best passages, once each, with their passage's relative score."""
         seen: set[tuple[str, int]] = set()
         out = []
         top = hits[0].score if hits else 1.0
@@ -96,83 +106,123 @@ class Reader:
                 if end <= chunk.start or start >= chunk.end or (chunk.doc_id, i) in seen:
                     continue
                 seen.add((chunk.doc_id, i))
-                out.append(_Candidate(chunk.doc_id, i, start, end, hit.score / top))
+                out.append(_Window(chunk.doc_id, i, i, start, end, hit.score / top))
         return out
+
+    def _windows(self, sentences: list[_Window], vectors: np.ndarray):
+        """Single sentences plus runs of up to `max_sentences` consecutive ones.
+
+        A run's vector is the length-weighted mean of its sentences' vectors: the model pools
+        by mean over tokens, so this approximates encoding the run, at no encoder cost.
+        """
+        position = {(s.doc_id, s.first): i for i, s in enumerate(sentences)}
+        windows, window_vectors = [], []
+        for s in sentences:
+            for size in range(1, self.max_sentences + 1):
+                members = [position.get((s.doc_id, s.first + k)) for k in range(size)]
+                if None in members:
+                    break
+                parts = [sentences[m] for m in members]
+                weights = np.array([p.end - p.start for p in parts], np.float32)
+                vector = (vectors[members] * weights[:, None]).sum(axis=0)
+                window_vectors.append(vector / max(float(np.linalg.norm(vector)), 1e-9))
+                windows.append(
+                    _Window(
+                        s.doc_id,
+                        s.first,
+                        parts[-1].first,
+                        s.start,
+                        parts[-1].end,
+                        max(p.passage_score for p in parts),
+                    )
+                )
+        return windows, np.array(window_vectors, np.float32).reshape(len(windows), -1)
 
     def answer_batch(
         self, questions: Sequence[str], query_vectors: np.ndarray, hits: Sequence[Sequence[Hit]]
     ) -> list[Answer]:
-        candidates = [self._candidates(h) for h in hits]
-        texts = [
-            self.index.articles[c.doc_id].text[c.start : c.end] for cs in candidates for c in cs
-        ]
+        sentences = [self._sentences(h) for h in hits]
+        texts = [self._text(s) for group in sentences for s in group]
         vectors = self.embedder.encode_passages(texts)
         answers, offset = [], 0
-        for question, qvec, cands in zip(questions, query_vectors, candidates):
-            similarity = vectors[offset : offset + len(cands)] @ qvec
-            offset += len(cands)
-            answers.append(self._answer(question, cands, similarity))
+        for question, qvec, group, hits_of_question in zip(
+            questions, query_vectors, sentences, hits
+        ):
+            group_vectors = vectors[offset : offset + len(group)]
+            offset += len(group)
+            top_passage = hits_of_question[0].score if hits_of_question else 0.0
+            answers.append(self._answer(question, qvec, group, group_vectors, top_passage))
         return answers
 
-    def _answer(self, question: str, cands: list[_Candidate], similarity: np.ndarray) -> Answer:
-        if not cands or float(similarity.max()) < self.weights.decline_below:
+    def confidence(self, top_passage: float, sentence_similarity: np.ndarray) -> float:
+        share = self.weights.confidence_passage
+        return share * top_passage + (1 - share) * float(sentence_similarity.max())
+
+    def _text(self, window: _Window) -> str:
+        return self.index.articles[window.doc_id].text[window.start : window.end]
+
+    def _answer(
+        self,
+        question: str,
+        qvec: np.ndarray,
+        sentences: list[_Window],
+        vectors: np.ndarray,
+        top_passage: float,
+    ) -> Answer:
+        if (
+            not sentences
+            or self.confidence(top_passage, vectors @ qvec) < self.weights.decline_below
+        ):
             return Answer(question, abstained=True)
-        scores = self._scores(question, cands, similarity)
-        order = np.argsort(-scores)
+        windows, window_vectors = self._windows(sentences, vectors)
+        scores = self._scores(question, windows, window_vectors @ qvec)
+        order = np.argsort(-scores, kind="stable")
         best = float(scores[order[0]])
-        chosen: list[tuple[int, int, str, float]] = []  # (start, end, doc_id, score)
-        for ci in order:
+        chosen: list[tuple[_Window, float]] = []
+        for i in order:
             if len(chosen) == self.max_snippets:
                 break
-            score = float(scores[ci])
+            window, score = windows[i], float(scores[i])
             if chosen and score < best * self.weights.keep_ratio:
                 break
-            cand = cands[ci]
-            start, end = self._extend(cand, cands, scores)
-            if any(d == cand.doc_id and s < end and start < e for s, e, d, _ in chosen):
+            if any(
+                w.doc_id == window.doc_id and w.start < window.end and window.start < w.end
+                for w, _ in chosen
+            ):
                 continue
-            chosen.append((start, end, cand.doc_id, score))
+            chosen.append((window, score))
         snippets = []
-        for n, (start, end, doc_id, score) in enumerate(chosen, 1):
-            article = self.index.articles[doc_id]
-            citation = Citation(n, doc_id, article.title, article.date, article.source, start, end)
-            snippets.append(Snippet(article.text[start:end], score, citation))
+        for n, (window, score) in enumerate(chosen, 1):
+            article = self.index.articles[window.doc_id]
+            citation = Citation(
+                n,
+                article.doc_id,
+                article.title,
+                article.date,
+                article.source,
+                window.start,
+                window.end,
+            )
+            snippets.append(Snippet(self._text(window), score, citation))
         return Answer(question, abstained=False, snippets=tuple(snippets))
 
-    def _scores(self, question: str, cands: list[_Candidate], similarity: np.ndarray) -> np.ndarray:
+    def _scores(self, question: str, windows: list[_Window], similarity: np.ndarray) -> np.ndarray:
         w = self.weights
         question_terms = set(self.analyzer.terms(question))
-        kinds = [sentence_form for asks, sentence_form in _ANSWER_KINDS if asks.search(question)]
-        scores = np.empty(len(cands), np.float32)
-        for i, cand in enumerate(cands):
-            text = self.index.articles[cand.doc_id].text[cand.start : cand.end]
+        kinds = [form for asks, form in _ANSWER_KINDS if asks.search(question)]
+        scores = np.empty(len(windows), np.float32)
+        for i, window in enumerate(windows):
+            text = self._text(window)
             overlap = 0.0
             if question_terms:
                 overlap = len(question_terms & set(self.analyzer.terms(text))) / len(question_terms)
             kind = 1.0 if kinds and all(form.search(text) for form in kinds) else 0.0
+            excess = max(0, len(text) - w.free_chars) / 100
             scores[i] = (
                 w.sentence * similarity[i]
-                + w.passage * cand.passage_score
+                + w.passage * window.passage_score
                 + w.overlap * overlap
                 + w.answer_kind * kind
+                - w.length * excess
             )
         return scores
-
-    def _extend(
-        self, cand: _Candidate, cands: list[_Candidate], scores: np.ndarray
-    ) -> tuple[int, int]:
-        """Add the better-scoring neighbour sentence when a second sentence is allowed."""
-        if self.max_sentences < 2:
-            return cand.start, cand.end
-        neighbours = {
-            c.index: (c, float(scores[i]))
-            for i, c in enumerate(cands)
-            if c.doc_id == cand.doc_id and abs(c.index - cand.index) == 1
-        }
-        if not neighbours:
-            return cand.start, cand.end
-        other, _ = max(neighbours.values(), key=lambda pair: pair[1])
-        # A short sentence rarely stands alone; a long one does.
-        if cand.end - cand.start >= 120:
-            return cand.start, cand.end
-        return min(cand.start, other.start), max(cand.end, other.end)

@@ -43,7 +43,7 @@ class Settings:
     fields: FieldMap = field(default_factory=FieldMap)
     # Retrieval: how many chunks each retriever proposes, and the dense share of the fused score.
     candidates: int = 50
-    dense_weight: float = 0.6
+    dense_weight: float = 0.9
     # Answers.
     max_snippets: int = 3
     max_sentences_per_snippet: int = 2

@@ -65,7 +65,7 @@ def fuse(
 class Retriever:
     """Hybrid search over one loaded `SearchIndex`."""
 
-    def __init__(self, index: SearchIndex, candidates: int = 50, dense_weight: float = 0.6):
+    def __init__(self, index: SearchIndex, candidates: int = 50, dense_weight: float = 0.9):
         self.index = index
         self.candidates = candidates
         self.dense_weight = dense_weight
