@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.embedding import Embedder
+from qa.config import ReaderWeights
 from qa.index import SearchIndex
 from qa.lexical import Analyzer
 from qa.types import Answer, Citation, Hit, Snippet
@@ -43,26 +43,6 @@ _ANSWER_KINDS = [
 
 
 @dataclass(frozen=True)
-class ReaderWeights:
-    """How a candidate snippet's score is made; chosen on held-out data (docs/results.md)."""
-
-    sentence: float = 1.0
-    passage: float = 0.8
-    overlap: float = 0.1
-    answer_kind: float = 0.05
-    # Per 100 characters beyond `free_chars`: longer snippets must earn their length.
-    length: float = 0.006
-    free_chars: int = 250
-    # The reader declines when its confidence, `confidence_passage` x the best passage's fused
-    # score + the rest x the best sentence's similarity to the question, is below this. Both
-    # parts are on fixed scales, so one threshold serves every question (docs/results.md).
-    confidence_passage: float = 0.3
-    decline_below: float = 0.823
-    # Extra snippets must score at least this share of the best one.
-    keep_ratio: float = 0.9
-
-
-@dataclass(frozen=True)
 class _Window:
     """One or more consecutive sentences of an article: a possible snippet."""
 
@@ -75,38 +55,39 @@ class _Window:
 
 
 class Reader:
-    """Selects and cites answer sentences from the hits of one question (or a batch)."""
+    """Selects and cites answer sentences from the hits of one question (or a batch).
+
+    It encodes nothing: every sentence's vector was stored at index time.
+    """
 
     def __init__(
         self,
         index: SearchIndex,
-        embedder: Embedder,
         analyzer: Analyzer,
         passages: int = 3,
         max_snippets: int = 3,
         max_sentences: int = 2,
-        weights: ReaderWeights = ReaderWeights(),
+        weights: ReaderWeights | None = None,
     ):
         self.index = index
-        self.embedder = embedder
         self.analyzer = analyzer
         self.passages = passages
         self.max_snippets = max_snippets
         self.max_sentences = max_sentences
-        self.weights = weights
+        self.weights = weights or ReaderWeights()
 
     def _sentences(self, hits: Sequence[Hit]) -> list[_Window]:
         """The sentences of the best passages, once each, with their passage's relative score."""
-        seen: set[tuple[str, int]] = set()
+        seen: set[int] = set()
         out = []
         top = hits[0].score if hits else 1.0
         for hit in hits[: self.passages]:
-            chunk = hit.chunk
-            for i, (start, end) in enumerate(self.index.sentences(chunk.doc_id)):
-                if end <= chunk.start or start >= chunk.end or (chunk.doc_id, i) in seen:
+            for sid in self.index.chunk_sentences[hit.chunk.chunk_id]:
+                if sid in seen:
                     continue
-                seen.add((chunk.doc_id, i))
-                out.append(_Window(chunk.doc_id, i, i, start, end, hit.score / top))
+                seen.add(sid)
+                s = self.index.sentences[sid]
+                out.append(_Window(s.doc_id, sid, sid, s.start, s.end, hit.score / top))
         return out
 
     def _windows(self, sentences: list[_Window], vectors: np.ndarray):
@@ -115,16 +96,16 @@ class Reader:
         A run's vector is the length-weighted mean of its sentences' vectors: the model pools
         by mean over tokens, so this approximates encoding the run, at no encoder cost.
         """
-        position = {(s.doc_id, s.first): i for i, s in enumerate(sentences)}
+        position = {s.first: i for i, s in enumerate(sentences)}
         windows, window_vectors = [], []
         for s in sentences:
             for size in range(1, self.max_sentences + 1):
-                members = [position.get((s.doc_id, s.first + k)) for k in range(size)]
-                if None in members:
+                members = [position.get(s.first + k) for k in range(size)]
+                if None in members or sentences[members[-1]].doc_id != s.doc_id:
                     break
                 parts = [sentences[m] for m in members]
                 weights = np.array([p.end - p.start for p in parts], np.float32)
-                vector = (vectors[members] * weights[:, None]).sum(axis=0)
+                vector = weights @ vectors[members]
                 window_vectors.append(vector / max(float(np.linalg.norm(vector)), 1e-9))
                 windows.append(
                     _Window(
@@ -141,17 +122,12 @@ class Reader:
     def answer_batch(
         self, questions: Sequence[str], query_vectors: np.ndarray, hits: Sequence[Sequence[Hit]]
     ) -> list[Answer]:
-        sentences = [self._sentences(h) for h in hits]
-        texts = [self._text(s) for group in sentences for s in group]
-        vectors = self.embedder.encode_passages(texts)
-        answers, offset = [], 0
-        for question, qvec, group, hits_of_question in zip(
-            questions, query_vectors, sentences, hits
-        ):
-            group_vectors = vectors[offset : offset + len(group)]
-            offset += len(group)
-            top_passage = hits_of_question[0].score if hits_of_question else 0.0
-            answers.append(self._answer(question, qvec, group, group_vectors, top_passage))
+        answers = []
+        for question, qvec, question_hits in zip(questions, query_vectors, hits):
+            sentences = self._sentences(question_hits)
+            vectors = self.index.sentence_matrix[[s.first for s in sentences]]
+            top_passage = question_hits[0].score if question_hits else 0.0
+            answers.append(self._answer(question, qvec, sentences, vectors, top_passage))
         return answers
 
     def confidence(self, top_passage: float, sentence_similarity: np.ndarray) -> float:

@@ -22,12 +22,32 @@ _BOUNDARY = re.compile(r"""[.!?…]+["'“”»«‘’)\]]*(?=\s)|\n+""")
 _NEXT_STARTS_SENTENCE = re.compile(r"""\s*["'„“”»«‘’(\[]?[A-ZÄÖÜ0-9]""")
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
+MAX_SENTENCE_CHARS = 1000
+
+
+def sentence_spans(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[tuple[int, int]]:
     """Split `text` into sentences; returns `(start, end)` offsets with no surrounding space.
 
     Rules are deliberately small: German ordinals ("am 3. Oktober") and common abbreviations
-    ("z.B.", "Dr.") do not end a sentence; a line break always does.
+    ("z.B.", "Dr.") do not end a sentence; a line break always does. A "sentence" longer than
+    `max_chars` (a list, a table row) is cut at white space so the encoder sees all of it.
     """
+    return [piece for span in _sentences(text) for piece in _cut_long(text, span, max_chars)]
+
+
+def _cut_long(text: str, span: tuple[int, int], max_chars: int) -> list[tuple[int, int]]:
+    start, end = span
+    pieces = []
+    while end - start > max_chars:
+        cut = text.rfind(" ", start + max_chars // 2, start + max_chars)
+        cut = cut if cut > start else start + max_chars
+        _append_stripped(text, start, cut, pieces)
+        start = cut
+    _append_stripped(text, start, end, pieces)
+    return pieces
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _BOUNDARY.finditer(text):

@@ -3,12 +3,17 @@
 Layout of the index folder:
 
     CURRENT            name of the live version folder (replaced atomically)
-    v-<stamp>/         one complete index: manifest.json, articles.jsonl, chunks.jsonl,
-                       vectors.faiss, bm25/
+    v-<stamp>/         one complete index: manifest.json, articles.jsonl, sentences.jsonl,
+                       chunks.jsonl, sentences.faiss, chunks.faiss, bm25/
     feedback.jsonl     written by the chat, kept across rebuilds
 
 A build writes a new version folder aside and only then points CURRENT at it, so readers see
 either the old or the new index, never a mix; `kill -9` at any moment leaves the old one live.
+
+The encoder runs once per *sentence*. A chunk's vector is the length-weighted mean of its
+sentences' vectors: the model mean-pools over tokens, so this stays close to encoding the chunk
+(cosine 0.97 on XQuAD-de), and it leaves every sentence's own vector ready for the reader, so
+answering a question encodes nothing but the question.
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ from qa.chunking import Chunker, sentence_spans
 from qa.config import Settings
 from qa.embedding import Embedder, EmbeddingCache, embed_with_cache
 from qa.lexical import Analyzer, KeywordIndex
-from qa.types import Article, Chunk
+from qa.types import Article, Chunk, Sentence
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 
 
@@ -48,31 +53,30 @@ class Manifest:
     dimension: int
     chunk_size: int
     chunk_overlap: int
-    title_in_passage: bool
     analyzer: str
     corpus_fingerprint: str
     articles: int
+    sentences: int
     chunks: int
     created: str
 
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build did; the fields of the `qa index --json` summary line."""
+    """What a build did; the fields of the `qa index --json` summary line.
+
+    `embedded` counts the sentences the encoder ran on (the rest came from the cache).
+    """
 
     added: int
     updated: int
     removed: int
     unchanged: int
     chunks: int
+    sentences: int
     embedded: int
     seconds: float
     index: str
-
-
-def passage_text(article: Article, chunk: Chunk, with_title: bool) -> str:
-    """What the encoder sees for a chunk: its text, optionally after the article's title."""
-    return f"{article.title}\n{chunk.text}" if with_title and article.title else chunk.text
 
 
 def corpus_fingerprint(articles: Sequence[Article]) -> str:
@@ -82,72 +86,123 @@ def corpus_fingerprint(articles: Sequence[Article]) -> str:
     return digest.hexdigest()[:16]
 
 
+def mean_vectors(
+    sentence_vectors: np.ndarray, sentences: Sequence[Sentence], groups: Sequence[range]
+) -> np.ndarray:
+    """One unit vector per group of sentences: their length-weighted mean."""
+    out = np.zeros((len(groups), sentence_vectors.shape[1]), np.float32)
+    for row, group in enumerate(groups):
+        weights = np.array([sentences[i].end - sentences[i].start for i in group], np.float32)
+        vector = weights @ sentence_vectors[group.start : group.stop]
+        out[row] = vector / max(float(np.linalg.norm(vector)), 1e-9)
+    return out
+
+
 class SearchIndex:
-    """A loaded index: articles, chunks, dense vectors (FAISS) and keyword index (BM25)."""
+    """A loaded index: articles, sentences, chunks, their vectors (FAISS) and BM25."""
 
     def __init__(
         self,
         manifest: Manifest,
         articles: dict[str, Article],
+        sentences: list[Sentence],
         chunks: list[Chunk],
-        vectors: faiss.Index,
+        chunk_sentences: list[range],
+        sentence_vectors: faiss.Index,
+        chunk_vectors: faiss.Index,
         keywords: KeywordIndex,
         version: str,
     ):
         self.manifest = manifest
         self.articles = articles
+        self.sentences = sentences
         self.chunks = chunks
-        self.vectors = vectors
-        self.matrix = (
-            vectors.reconstruct_n(0, vectors.ntotal)
-            if vectors.ntotal
-            else np.zeros((0, manifest.dimension), np.float32)
-        )
+        self.chunk_sentences = chunk_sentences
+        self.sentence_vectors = sentence_vectors
+        self.chunk_vectors = chunk_vectors
         self.keywords = keywords
         self.version = version
-        self._sentences: dict[str, list[tuple[int, int]]] = {}
+        # Plain matrices for exact scoring of candidates (FAISS finds them).
+        self.sentence_matrix = _matrix(sentence_vectors, manifest.dimension)
+        self.chunk_matrix = _matrix(chunk_vectors, manifest.dimension)
+        self.sentence_chunk = np.zeros(len(sentences), np.int64)
+        for chunk_id, group in enumerate(chunk_sentences):
+            self.sentence_chunk[group.start : group.stop] = chunk_id
+        self._article_sentences: dict[str, range] = {}
+        for s in sentences:
+            first = self._article_sentences.get(s.doc_id, range(s.sentence_id, 0)).start
+            self._article_sentences[s.doc_id] = range(first, s.sentence_id + 1)
 
-    def sentences(self, doc_id: str) -> list[tuple[int, int]]:
-        """Sentence offsets of an article, computed once per article on first use."""
-        if doc_id not in self._sentences:
-            self._sentences[doc_id] = sentence_spans(self.articles[doc_id].text)
-        return self._sentences[doc_id]
+    def article_sentences(self, doc_id: str) -> range:
+        """The ids of one article's sentences, in order."""
+        return self._article_sentences.get(doc_id, range(0))
 
     @classmethod
     def load(cls, index_dir: Path) -> SearchIndex:
         version_dir = live_version(index_dir)
         try:
             manifest = Manifest(**json.loads((version_dir / "manifest.json").read_text("utf-8")))
-            if manifest.format_version != FORMAT_VERSION:
-                raise IndexError(
-                    f"the index in {index_dir} has format {manifest.format_version}, this version "
-                    f"reads {FORMAT_VERSION}: rebuild it with `qa index --index {index_dir}`"
-                )
+        except (OSError, ValueError, TypeError) as err:
+            raise IndexError(
+                f"the index in {index_dir} has no readable manifest ({err}); this version reads "
+                f"format {FORMAT_VERSION}: rebuild it with `qa index --index {index_dir}`"
+            ) from err
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexError(
+                f"the index in {index_dir} has format {manifest.format_version}, this version "
+                f"reads {FORMAT_VERSION}: rebuild it with `qa index --index {index_dir}`"
+            )
+        try:
             articles = {}
-            for line in (version_dir / "articles.jsonl").read_text("utf-8").splitlines():
-                article = Article(**json.loads(line))
+            for record in _read_json_lines(version_dir / "articles.jsonl"):
+                article = Article(**record)
                 articles[article.doc_id] = article
-            chunks = []
-            for i, line in enumerate(
-                (version_dir / "chunks.jsonl").read_text("utf-8").splitlines()
+            sentences = [
+                Sentence(i, doc_id, start, end)
+                for i, (doc_id, start, end) in enumerate(
+                    _read_json_lines(version_dir / "sentences.jsonl")
+                )
+            ]
+            chunks, groups = [], []
+            for i, (doc_id, start, end, first, stop) in enumerate(
+                _read_json_lines(version_dir / "chunks.jsonl")
             ):
-                doc_id, start, end = json.loads(line)
                 chunks.append(Chunk(i, doc_id, start, end, articles[doc_id].text[start:end]))
-            vectors = faiss.read_index(str(version_dir / "vectors.faiss"))
+                groups.append(range(first, stop))
+            sentence_vectors = faiss.read_index(str(version_dir / "sentences.faiss"))
+            chunk_vectors = faiss.read_index(str(version_dir / "chunks.faiss"))
             keywords = KeywordIndex.load(version_dir / "bm25", Analyzer(manifest.analyzer))
-        except IndexError:
-            raise
         except Exception as err:
             raise IndexError(
                 f"the index in {index_dir} is unreadable ({type(err).__name__}: {err}); "
                 f"rebuild it with `qa index --index {index_dir}`"
             ) from err
-        if vectors.ntotal != len(chunks) or len(chunks) != manifest.chunks:
+        if (sentence_vectors.ntotal, chunk_vectors.ntotal) != (len(sentences), len(chunks)):
             raise IndexError(
-                f"the index in {index_dir} is inconsistent ({vectors.ntotal} vectors, "
-                f"{len(chunks)} chunks); rebuild it with `qa index --index {index_dir}`"
+                f"the index in {index_dir} is inconsistent ({sentence_vectors.ntotal} vectors "
+                f"for {len(sentences)} sentences); rebuild it with `qa index --index {index_dir}`"
             )
-        return cls(manifest, articles, chunks, vectors, keywords, version_dir.name)
+        return cls(
+            manifest,
+            articles,
+            sentences,
+            chunks,
+            groups,
+            sentence_vectors,
+            chunk_vectors,
+            keywords,
+            version_dir.name,
+        )
+
+
+def _matrix(vectors: faiss.Index, dimension: int) -> np.ndarray:
+    if vectors.ntotal == 0:
+        return np.zeros((0, dimension), np.float32)
+    return vectors.reconstruct_n(0, vectors.ntotal)
+
+
+def _read_json_lines(path: Path) -> list:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
 
 
 def live_version(index_dir: Path) -> Path:
@@ -210,11 +265,20 @@ def build_index(
         fcntl.flock(lock, fcntl.LOCK_EX)
         previous = _previous_sources(index_dir)
         chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+        sentences: list[Sentence] = []
         chunks: list[Chunk] = []
+        groups: list[range] = []
         for article in articles:
-            chunks.extend(chunker.chunk(article, first_id=len(chunks)))
+            first_sentence = len(sentences)
+            for start, end in sentence_spans(article.text):
+                sentences.append(Sentence(len(sentences), article.doc_id, start, end))
+            own = sentences[first_sentence:]
+            for chunk in chunker.chunk(article, first_id=len(chunks)):
+                inside = [s.sentence_id for s in own if s.start < chunk.end and chunk.start < s.end]
+                chunks.append(chunk)
+                groups.append(range(inside[0], inside[-1] + 1))
         by_id = {a.doc_id: a for a in articles}
-        texts = [passage_text(by_id[c.doc_id], c, settings.title_in_passage) for c in chunks]
+        texts = [by_id[s.doc_id].text[s.start : s.end] for s in sentences]
 
         done = 0
 
@@ -236,14 +300,16 @@ def build_index(
             dimension=int(vectors.shape[1]),
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
-            title_in_passage=settings.title_in_passage,
             analyzer=settings.analyzer_language,
             corpus_fingerprint=corpus_fingerprint(articles),
             articles=len(articles),
+            sentences=len(sentences),
             chunks=len(chunks),
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        version = _write_version(index_dir, manifest, articles, chunks, vectors, settings)
+        version = _write_version(
+            index_dir, manifest, articles, sentences, chunks, groups, vectors, settings
+        )
         _make_live(index_dir, version)
 
     sources = {a.source: a.doc_id for a in articles}
@@ -253,6 +319,7 @@ def build_index(
         removed=sum(1 for s in previous if s not in sources),
         unchanged=sum(1 for s, d in sources.items() if previous.get(s) == d),
         chunks=len(chunks),
+        sentences=len(sentences),
         embedded=embedded,
         seconds=round(time.perf_counter() - started, 3),
         index=str(index_dir),
@@ -263,17 +330,27 @@ def _write_version(
     index_dir: Path,
     manifest: Manifest,
     articles: Sequence[Article],
+    sentences: Sequence[Sentence],
     chunks: Sequence[Chunk],
-    vectors: np.ndarray,
+    groups: Sequence[range],
+    sentence_vectors: np.ndarray,
     settings: Settings,
 ) -> str:
     staging = index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     _write_json_lines(staging / "articles.jsonl", (a.to_dict() for a in articles))
-    _write_json_lines(staging / "chunks.jsonl", ([c.doc_id, c.start, c.end] for c in chunks))
-    flat = faiss.IndexFlatIP(manifest.dimension)
-    flat.add(vectors)
-    faiss.write_index(flat, str(staging / "vectors.faiss"))
+    _write_json_lines(staging / "sentences.jsonl", ([s.doc_id, s.start, s.end] for s in sentences))
+    _write_json_lines(
+        staging / "chunks.jsonl",
+        ([c.doc_id, c.start, c.end, g.start, g.stop] for c, g in zip(chunks, groups)),
+    )
+    for name, matrix in (
+        ("sentences.faiss", sentence_vectors),
+        ("chunks.faiss", mean_vectors(sentence_vectors, sentences, groups)),
+    ):
+        flat = faiss.IndexFlatIP(manifest.dimension)
+        flat.add(matrix)
+        faiss.write_index(flat, str(staging / name))
     analyzer = Analyzer(settings.analyzer_language)
     KeywordIndex.build([c.text for c in chunks], analyzer).save(staging / "bm25")
     (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2), "utf-8")

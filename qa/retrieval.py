@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from qa.config import FusionWeights
 from qa.index import SearchIndex
 from qa.types import Hit
 
@@ -41,42 +42,37 @@ class Filters:
 
 
 def fuse(
-    dense: Sequence[tuple[int, float]],
-    lexical: Sequence[tuple[int, float]],
-    dense_weight: float,
-) -> list[tuple[int, float, float, float]]:
-    """Combine two `(id, score)` lists into one: `(id, fused, dense, lexical)`, best first.
+    score_lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float]
+) -> list[tuple[int, float]]:
+    """Weighted sum of several `(id, score)` lists: one `(id, fused)` list, best first.
 
-    Scores, not only ranks, are used, and both are on fixed scales (cosine similarity, and
+    Scores, not only ranks, are used, and every list is on a fixed scale (cosine similarity;
     keyword scores normalised to [0, 1] by `KeywordIndex`), so the fused score means the same
-    for every question. A missing score counts as 0.
+    for every question and can decide when to decline. A missing score counts as 0.
     """
-    dense_map = dict(dense)
-    lexical_map = dict(lexical)
-    fused = []
-    for item in dense_map.keys() | lexical_map.keys():
-        d = dense_map.get(item, 0.0)
-        k = lexical_map.get(item, 0.0)
-        fused.append((item, dense_weight * d + (1 - dense_weight) * k, d, k))
-    fused.sort(key=lambda row: (-row[1], row[0]))
-    return fused
+    fused: dict[int, float] = {}
+    for scores, weight in zip(score_lists, weights, strict=True):
+        for item, score in scores:
+            fused[item] = fused.get(item, 0.0) + weight * score
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 class Retriever:
     """Hybrid search over one loaded `SearchIndex`."""
 
-    def __init__(self, index: SearchIndex, candidates: int = 50, dense_weight: float = 0.9):
+    def __init__(
+        self, index: SearchIndex, candidates: int = 50, weights: FusionWeights | None = None
+    ):
         self.index = index
         self.candidates = candidates
-        self.dense_weight = dense_weight
+        self.weights = weights or FusionWeights()
 
     def allowed_chunks(self, filters: Filters) -> np.ndarray | None:
         if filters.is_empty():
             return None
-        articles = self.index.articles
         allowed_docs = {
             doc_id
-            for doc_id, a in articles.items()
+            for doc_id, a in self.index.articles.items()
             if filters.allows(a.date, a.source, a.publisher)
         }
         return np.array(
@@ -90,31 +86,52 @@ class Retriever:
         top_k: int = 10,
         filters: Filters | None = None,
     ) -> list[list[Hit]]:
+        """The `top_k` best chunks for each question, best first.
+
+        Candidates come from three searches (chunk vectors, sentence vectors, BM25); every
+        candidate then gets all three scores exactly, so fusion never mistakes "not proposed"
+        for "no match".
+        """
+        index = self.index
         filters = filters or Filters()
         allowed = self.allowed_chunks(filters)
         if allowed is not None and len(allowed) == 0:
             return [[] for _ in questions]
-        k = min(self.candidates, self.index.vectors.ntotal)
-        params = None
+        k = min(self.candidates, len(index.chunks))
+        chunk_params = sentence_params = None
         if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
             k = min(k, len(allowed))
-        scores, ids = self.index.vectors.search(query_vectors, k, params=params)
+            chunk_params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            allowed_sentences = np.concatenate(
+                [np.arange(g.start, g.stop) for g in (index.chunk_sentences[c] for c in allowed)]
+            )
+            sentence_params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed_sentences))
+        _, chunk_ids = index.chunk_vectors.search(query_vectors, k, params=chunk_params)
+        _, sentence_ids = index.sentence_vectors.search(query_vectors, k, params=sentence_params)
+        w = self.weights
         results = []
         for row, question in enumerate(questions):
-            keyword_scores = self.index.keywords.scores(question)
+            qvec = query_vectors[row]
+            keyword_scores = index.keywords.scores(question)
             if allowed is not None:
                 mask = np.zeros_like(keyword_scores)
                 mask[allowed] = 1.0
-                keyword_scores = keyword_scores * mask
-            top = np.argpartition(-keyword_scores, min(k, len(keyword_scores) - 1))[:k]
-            candidates = {int(i) for i in ids[row] if i >= 0}
-            candidates |= {int(i) for i in top if keyword_scores[i] > 0}
-            # Both scores for every candidate, so fusion never treats "not proposed" as zero.
+                keyword_scores *= mask
+            top_keyword = np.argpartition(-keyword_scores, k - 1)[:k]
+            candidates = {int(i) for i in chunk_ids[row] if i >= 0}
+            candidates |= {int(index.sentence_chunk[i]) for i in sentence_ids[row] if i >= 0}
+            candidates |= {int(i) for i in top_keyword if keyword_scores[i] > 0}
             order = sorted(candidates)
-            dense_scores = self.index.matrix[order] @ query_vectors[row]
-            dense = list(zip(order, dense_scores.tolist()))
-            lexical = [(i, float(keyword_scores[i])) for i in order]
-            fused = fuse(dense, lexical, self.dense_weight)[:top_k]
-            results.append([Hit(self.index.chunks[i], score, d, kw) for i, score, d, kw in fused])
+            chunk_scores = index.chunk_matrix[order] @ qvec
+            best_sentence = [
+                float((index.sentence_matrix[g.start : g.stop] @ qvec).max())
+                for g in (index.chunk_sentences[c] for c in order)
+            ]
+            signals = {
+                c: (float(chunk_scores[j]), best_sentence[j], float(keyword_scores[c]))
+                for j, c in enumerate(order)
+            }
+            lists = [[(c, scores[n]) for c, scores in signals.items()] for n in range(3)]
+            fused = fuse(lists, (w.chunk, w.sentence, w.keyword))[:top_k]
+            results.append([Hit(index.chunks[c], score, *signals[c]) for c, score in fused])
         return results

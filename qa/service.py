@@ -75,13 +75,13 @@ class QAService:
             raise ValueError("a question is empty: type a question to ask")
         index = self.index
         s = self.settings
-        retriever = Retriever(index, s.candidates, s.dense_weight)
+        retriever = Retriever(index, s.candidates, s.fusion)
         reader = Reader(
             index,
-            self.embedder,
             Analyzer(index.manifest.analyzer),
             max_snippets=s.max_snippets,
             max_sentences=s.max_sentences_per_snippet,
+            weights=s.reader,
         )
         vectors = self.embedder.encode_queries(questions)
         hits = retriever.search_batch(questions, vectors, top_k=10, filters=filters)

@@ -36,6 +36,16 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """A sentence of an article, `article.text[start:end]`; its id is its vector's row."""
+
+    sentence_id: int
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A span `text == article.text[start:end]` of one article, the unit of retrieval."""
 
@@ -53,6 +63,7 @@ class Hit:
     chunk: Chunk
     score: float
     dense_score: float = 0.0
+    sentence_score: float = 0.0
     lexical_score: float = 0.0
 
 

@@ -140,7 +140,7 @@ def test_corrupt_or_mismatched_index_says_what_to_run(seed_index, tmp_path, sett
 
     broken = tmp_path / "broken"
     shutil.copytree(seed_index, broken)
-    (live_version(broken) / "vectors.faiss").write_bytes(b"not a faiss index")
+    (live_version(broken) / "chunks.faiss").write_bytes(b"not a faiss index")
     with pytest.raises(IndexError, match="qa index"):
         SearchIndex.load(broken)
     other_model = QAService(seed_index, settings, embedder=Embedder("some/other-model"))
