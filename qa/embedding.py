@@ -152,10 +152,13 @@ def embed_with_cache(
     """
     keys = [cache.key(embedder.model_name + "\x00" + t) for t in texts]
     known = cache.get_many(keys)
-    missing = [i for i, k in enumerate(keys) if k not in known]
+    # Longest first, so every batch holds texts of similar length and little padding.
+    missing = sorted(
+        (i for i, k in enumerate(keys) if k not in known), key=lambda i: -len(texts[i])
+    )
     if on_progress and len(texts) > len(missing):
         on_progress(len(texts) - len(missing))
-    step = embedder.batch_size
+    step = embedder.batch_size * 8
     for i in range(0, len(missing), step):
         batch = missing[i : i + step]
         vectors = embedder.encode_passages([texts[j] for j in batch])
