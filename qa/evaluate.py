@@ -14,9 +14,8 @@ the code path of `qa ask`. Metrics, each traceable to one step:
   `unanswerable_declined` (another set's questions asked against this corpus);
 - speed: build figures of the index, and p50/p95 latency of single warm `QAService.ask` calls.
 
-Reader sentence vectors are memoised in the embedding cache (`MemoisedEmbedder`), so a rerun after
-a change to the reader or the retrieval weights costs little; the vectors are the same the plain
-embedder computes, and the latency sample uses the plain embedder.
+Reruns are cheap: the index is reused while the articles, the settings the indexing code reads
+and that code are unchanged, and a rebuild takes its vectors from the embedding cache.
 """
 
 from __future__ import annotations
@@ -26,16 +25,17 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 from qa.config import Settings
 from qa.corpus import CorpusError, article_id, read_corpus, read_file
-from qa.embedding import Embedder, EmbeddingCache, embed_with_cache
+from qa.embedding import Embedder
 from qa.types import Answer, Article, Hit
 
 # Bump when the way a dataset becomes articles changes: cached indexes are then rebuilt.
@@ -256,15 +256,24 @@ def merge(dataset: Sequence[Article], distractors: Sequence[Article]) -> list[Ar
 
 
 def index_settings(settings: Settings) -> dict:
-    """The settings that decide what the index holds."""
-    keys = ("model", "chunk_size", "chunk_overlap", "title_in_passage", "analyzer_language")
-    return {k: getattr(settings, k) for k in keys}
+    """The settings that decide what the index holds: the model, and every setting the indexing
+    modules read (`settings.<name>` in their source), so a new one is never missed."""
+    qa_dir = Path(__file__).resolve().parent
+    read = set()
+    for module in INDEX_MODULES:
+        read |= set(re.findall(r"\bsettings\.(\w+)", (qa_dir / module).read_text("utf-8")))
+    names = sorted((read & {f.name for f in fields(settings)}) - {"cache_dir"})
+    return {"model": settings.model} | {name: _plain(getattr(settings, name)) for name in names}
+
+
+def _plain(value):
+    return asdict(value) if is_dataclass(value) else value
 
 
 def index_key(articles: Sequence[Article], settings: Settings) -> str:
     """A hash of everything an index is built from: the articles, the settings, the code."""
     digest = hashlib.sha256(f"eval-format {EVAL_FORMAT}\x00".encode())
-    digest.update(json.dumps(index_settings(settings), sort_keys=True).encode())
+    digest.update(json.dumps(index_settings(settings), sort_keys=True, default=str).encode())
     qa_dir = Path(__file__).resolve().parent
     for module in INDEX_MODULES:
         digest.update((qa_dir / module).read_bytes())
@@ -301,13 +310,14 @@ def ensure_index(
     def on_progress(done: int, total: int) -> None:
         if time.monotonic() - last[0] > 10 or done == total:
             last[0] = time.monotonic()
-            log(f"  embedding chunks {done}/{total}")
+            log(f"  embedding {done}/{total} texts")
 
     report = build_index(articles, index_dir, settings, embedder, on_progress)
     build = {
         "key": key,
         "articles": len(articles),
         "chunks": report.chunks,
+        "sentences": getattr(report, "sentences", None),
         "embedded": report.embedded,
         "index_seconds": report.seconds,
         "chunks_per_second": round(report.chunks / report.seconds, 2) if report.seconds else 0.0,
@@ -317,37 +327,6 @@ def ensure_index(
     tmp.write_text(json.dumps(build, indent=2), "utf-8")
     os.replace(tmp, build_file)
     return index_dir, build, False
-
-
-class MemoisedEmbedder(Embedder):
-    """An `Embedder` whose passage vectors come from (and go to) the persistent embedding cache.
-
-    It shares the model of `direct`; the vectors are the ones `direct` computes. With `enabled`
-    off it encodes directly, as the product does, e.g. while latency is measured.
-    """
-
-    def __init__(self, direct: Embedder, cache_path: Path):
-        super().__init__(direct.model_name, direct.models_dir, direct.batch_size)
-        self.direct = direct
-        self.cache_path = cache_path
-        self.enabled = True
-        self._cache: EmbeddingCache | None = None
-
-    @property
-    def model(self):
-        return self.direct.model
-
-    def encode_passages(self, texts: Sequence[str]):
-        if not self.enabled or not texts:
-            return self.direct.encode_passages(texts)
-        if self._cache is None:
-            self._cache = EmbeddingCache(self.cache_path, self.model_name)
-        return embed_with_cache(self.direct, texts, self._cache)[0]
-
-    def close(self) -> None:
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
 
 
 # --- Running the questions ----------------------------------------------------------------------
@@ -399,11 +378,15 @@ def ask_all(service, questions: Sequence[str], log: Callable[[str], None], what:
 
 
 def rank_all(service, questions: Sequence[str], settings: Settings) -> list[list[str]]:
-    """The retrieval ranking alone: distinct articles of every fused hit, for the same vectors."""
+    """The retrieval ranking alone: distinct articles of every fused hit, for the same vectors.
+
+    The `Retriever` is built as `QAService.ask_batch` builds it, but asked for every candidate
+    rather than the top 10 chunks, so that 10 distinct articles can be ranked.
+    """
     from qa.retrieval import Retriever
 
     index = service.index
-    retriever = Retriever(index, settings.candidates, settings.dense_weight)
+    retriever = Retriever(index, settings.candidates, settings.fusion)
     ranked = []
     for i in range(0, len(questions), BATCH):
         batch = questions[i : i + BATCH]
@@ -462,43 +445,38 @@ def evaluate(
         other = load_dataset(Path(unanswerable))
         other_questions = [q.text for q in select(other.questions, "all", limit)]
 
-    direct = embedder or Embedder(settings.model, settings.model_dir, settings.batch_size)
-    memo = MemoisedEmbedder(direct, settings.cache_dir / "embeddings.sqlite")
-    try:
-        index_dir, build, reused = ensure_index(
-            dataset.name, articles, settings, direct, cache_root, log
+    embedder = embedder or Embedder(settings.model, settings.model_dir, settings.batch_size)
+    index_dir, build, reused = ensure_index(
+        dataset.name, articles, settings, embedder, cache_root, log
+    )
+    service = QAService(index_dir, settings, embedder)
+    started = time.perf_counter()
+    texts = [q.text for q in questions]
+    answers = ask_all(service, texts, log, "answered")
+    answer_seconds = time.perf_counter() - started
+    ranked = rank_all(service, texts, settings)
+    outcomes = tuple(
+        Outcome(
+            qid=q.qid,
+            question=q.text,
+            half=q.half,
+            gold=q.gold,
+            answers=q.answers,
+            abstained=a.abstained,
+            cited=tuple(cited_articles(a)),
+            ranked=tuple(r),
+            snippets=tuple(s.text for s in a.snippets),
         )
-        service = QAService(index_dir, settings, memo)
-        started = time.perf_counter()
-        texts = [q.text for q in questions]
-        answers = ask_all(service, texts, log, "answered")
-        answer_seconds = time.perf_counter() - started
-        ranked = rank_all(service, texts, settings)
-        outcomes = tuple(
-            Outcome(
-                qid=q.qid,
-                question=q.text,
-                half=q.half,
-                gold=q.gold,
-                answers=q.answers,
-                abstained=a.abstained,
-                cited=tuple(cited_articles(a)),
-                ranked=tuple(r),
-                snippets=tuple(s.text for s in a.snippets),
-            )
-            for q, a, r in zip(questions, answers, ranked, strict=True)
-        )
-        unanswerable_declined = None
-        if other is not None:
-            other_answers = ask_all(service, other_questions, log, f"asked {other.name}")
-            unanswerable_declined = round(mean(a.abstained for a in other_answers), 4)
-        memo.enabled = False  # latency as users see it: nothing memoised
-        sample = spread(texts, min(latency_sample, len(texts)))
-        if sample:
-            log(f"  timing {len(sample)} single questions …")
-        latencies = measure_latency(service, sample)
-    finally:
-        memo.close()
+        for q, a, r in zip(questions, answers, ranked, strict=True)
+    )
+    unanswerable_declined = None
+    if other is not None:
+        other_answers = ask_all(service, other_questions, log, f"asked {other.name}")
+        unanswerable_declined = round(mean(a.abstained for a in other_answers), 4)
+    sample = spread(texts, min(latency_sample, len(texts)))
+    if sample:
+        log(f"  timing {len(sample)} single questions …")
+    latencies = measure_latency(service, sample)
 
     n_chunks = len(service.index.chunks)
     report = {
@@ -511,6 +489,7 @@ def evaluate(
             "articles": len(articles) - len(dataset.articles),
         },
         "chunks": n_chunks,
+        "sentences": build.get("sentences"),
         **summarise(outcomes),
         "unanswerable": other.name if other else None,
         "unanswerable_questions": len(other_questions) if other else 0,
@@ -558,7 +537,8 @@ def format_table(report: dict) -> str:
     ) + f"; {r['index_embedded']} chunks embedded in that build"
     lines += [
         f"{'index_seconds':<24}{r['index_seconds']:>10.1f}  {how}",
-        f"{'chunks_per_second':<24}{r['chunks_per_second']:>10.1f}  of that build",
+        f"{'chunks_per_second':<24}{r['chunks_per_second']:>10.1f}  of that build"
+        + ("" if r["index_embedded"] else " (all vectors cached: not an encoder rate)"),
         f"{'questions_per_second':<24}{r['questions_per_second']:>10.2f}  ask_batch, groups of "
         f"{BATCH}",
     ]
@@ -585,33 +565,51 @@ def write_details(path: Path, outcomes: Iterable[Outcome]) -> None:
 # --- CLI ----------------------------------------------------------------------------------------
 
 
+_SCALARS = (bool, int, float, str)
+
+
+def settable(obj, prefix: str = "") -> dict[str, object]:
+    """Dotted names of the plain (number, boolean, string) fields, nested dataclasses included."""
+    out: dict[str, object] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            out |= settable(value, f"{prefix}{f.name}.")
+        elif isinstance(value, _SCALARS):
+            out[prefix + f.name] = value
+    return out
+
+
+def _parse(pair: str, current) -> object:
+    value = pair.partition("=")[2].strip()
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        return type(current)(value)
+    except ValueError as err:
+        kind = type(current).__name__
+        raise EvalError(f"--set {pair!r}: {value!r} is not of type {kind}") from err
+
+
+def _replace_path(obj, path: list[str], value):
+    if len(path) == 1:
+        return replace(obj, **{path[0]: value})
+    inner = getattr(obj, path[0])
+    return replace(obj, **{path[0]: _replace_path(inner, path[1:], value)})
+
+
 def apply_overrides(settings: Settings, pairs: Sequence[str]) -> Settings:
-    """`name=value` pairs onto the settings' plain fields (numbers, booleans, strings)."""
-    plain = {
-        f.name: getattr(settings, f.name)
-        for f in fields(settings)
-        if isinstance(getattr(settings, f.name), (bool, int, float, str))
-    }
-    changes = {}
+    """`NAME=VALUE` pairs onto the settings; NAME may be dotted (`fusion.keyword=0.2`)."""
+    known = settable(settings)
     for pair in pairs:
-        name, sep, value = pair.partition("=")
+        name, sep, _ = pair.partition("=")
         name = name.strip().replace("-", "_")
-        current = plain.get(name)
-        if not sep or current is None:
-            allowed = ", ".join(plain)
-            raise EvalError(f"--set {pair!r}: use NAME=VALUE with NAME one of {allowed}")
-        try:
-            if isinstance(current, bool):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                changes[name] = value.lower() in ("true", "1", "yes")
-            else:
-                changes[name] = type(current)(value)
-        except ValueError as err:
-            raise EvalError(
-                f"--set {pair!r}: {value!r} is not of type {type(current).__name__}"
-            ) from err
-    return replace(settings, **changes)
+        if not sep or name not in known:
+            raise EvalError(f"--set {pair!r}: use NAME=VALUE with NAME one of {', '.join(known)}")
+        settings = _replace_path(settings, name.split("."), _parse(pair, known[name]))
+    return settings
 
 
 def add_parser(sub) -> None:
@@ -660,7 +658,7 @@ def add_parser(sub) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a setting for this run, e.g. --set dense_weight=0.5",
+        help="override a setting for this run, e.g. --set fusion.keyword=0.2",
     )
     p.set_defaults(func=cmd_eval)
 
