@@ -211,7 +211,7 @@ def test_ask_read_sources_and_open_the_article(seed_server, page):
     expect(chat).to_contain_text("[1]")
     sources = page.locator("#qa-sources")
     expect(sources).to_contain_text(WHATSAPP_TITLE)
-    expect(sources.locator("mark")).to_contain_text("18 Milliarden")
+    expect(sources.locator("mark").first).to_contain_text("18 Milliarden")
 
     choose_source(page, 1)
     mark = page.locator("#qa-viewer mark")
