@@ -100,8 +100,8 @@ def markdown(reports: list[dict], halves: list[dict], info: dict, command: str, 
         "",
         "## Speed",
         "",
-        "| run | index build s | chunks/s | embedded in that build | answers: q/s (batches of 64) "
-        "| latency p50 ms | p95 ms |",
+        "| run | index build s | chunks/s | texts embedded in that build | answers: q/s (batches "
+        "of 64) | latency p50 ms | p95 ms |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in reports:
@@ -115,11 +115,11 @@ def markdown(reports: list[dict], halves: list[dict], info: dict, command: str, 
         )
     lines += [
         "",
-        "Index figures are those of the build that made the cached index; chunks found in the "
-        'embedding cache are not re-embedded, so chunks/s depends on "embedded" (honest '
-        "encoder throughput: docs/benchmarks.md). Answer throughput reuses cached reader sentence "
-        "vectors; latency is single warm `QAService.ask` calls with nothing cached "
-        f"({reports[0]['latency_sample']} questions per run).",
+        "Index figures are those of the build that made the cached index. Texts (sentences) "
+        "found in the embedding cache are not encoded again, so chunks/s depends on how many "
+        "were embedded; the encoder's honest throughput is in docs/benchmarks.md. Latency: "
+        "single warm `QAService.ask` calls on questions spread over the set "
+        f"({reports[0]['latency_sample']} per run).",
         "",
         "## What the columns mean",
         "",

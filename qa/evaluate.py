@@ -450,6 +450,7 @@ def evaluate(
         dataset.name, articles, settings, embedder, cache_root, log
     )
     service = QAService(index_dir, settings, embedder)
+    service.warm_up()  # loading the index and the model is not answering
     started = time.perf_counter()
     texts = [q.text for q in questions]
     answers = ask_all(service, texts, log, "answered")
