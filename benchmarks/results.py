@@ -135,6 +135,9 @@ def markdown(reports: list[dict], halves: list[dict], info: dict, command: str, 
         "",
         "Per-question records for error analysis: `qa eval DATASET --details FILE`.",
         "",
+        "How the default settings were chosen (tuned on XQuAD-de articles 1-24), with one row per "
+        "change kept or dropped and the figures before and after: `docs/tuning.md`.",
+        "",
     ]
     return "\n".join(lines)
 
