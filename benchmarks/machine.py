@@ -75,6 +75,14 @@ def machine_line(info: dict) -> str:
     )
 
 
+def load_average() -> float | None:
+    """The 1-minute load average: how busy the machine was (other work skews timings)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def peak_rss_mb() -> float | None:
     """This process's peak resident memory (VmHWM), in MiB."""
     try:

@@ -535,7 +535,7 @@ def format_table(report: dict) -> str:
         lines.append(f"{key:<24}{shown:>10}  {source}")
     how = (
         f"reused, built {r['index_built']}" if r["index_reused"] else "built now"
-    ) + f"; {r['index_embedded']} chunks embedded in that build"
+    ) + f"; {r['index_embedded']} texts embedded in that build"
     lines += [
         f"{'index_seconds':<24}{r['index_seconds']:>10.1f}  {how}",
         f"{'chunks_per_second':<24}{r['chunks_per_second']:>10.1f}  of that build"
