@@ -377,21 +377,15 @@ def ask_all(service, questions: Sequence[str], log: Callable[[str], None], what:
     return answers
 
 
-def rank_all(service, questions: Sequence[str], settings: Settings) -> list[list[str]]:
-    """The retrieval ranking alone: distinct articles of every fused hit, for the same vectors.
+def rank_all(service, questions: Sequence[str]) -> list[list[str]]:
+    """The retrieval ranking alone: distinct articles of every fused hit.
 
-    The `Retriever` is built as `QAService.ask_batch` builds it, but asked for every candidate
-    rather than the top 10 chunks, so that 10 distinct articles can be ranked.
+    Same retrieval as `QAService.ask_batch`, but asked for every chunk rather than the top 10,
+    so that 10 distinct articles can be ranked.
     """
-    from qa.retrieval import Retriever
-
-    index = service.index
-    retriever = Retriever(index, settings.candidates, settings.fusion)
     ranked = []
     for i in range(0, len(questions), BATCH):
-        batch = questions[i : i + BATCH]
-        vectors = service.embedder.encode_queries(batch)
-        hits = retriever.search_batch(batch, vectors, top_k=len(index.chunks))
+        _, hits = service.retrieve_batch(questions[i : i + BATCH], top_k=len(service.index.chunks))
         ranked.extend(ranked_articles(h) for h in hits)
     return ranked
 
@@ -455,7 +449,7 @@ def evaluate(
     texts = [q.text for q in questions]
     answers = ask_all(service, texts, log, "answered")
     answer_seconds = time.perf_counter() - started
-    ranked = rank_all(service, texts, settings)
+    ranked = rank_all(service, texts)
     outcomes = tuple(
         Outcome(
             qid=q.qid,

@@ -12,13 +12,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from qa.answer import Reader
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.index import IndexError, SearchIndex, live_version_name
 from qa.lexical import Analyzer
 from qa.retrieval import Filters, Retriever
-from qa.types import Answer, Article
+from qa.types import Answer, Article, Hit
 
 
 class QAService:
@@ -69,22 +71,29 @@ class QAService:
     def ask(self, question: str, filters: Filters | None = None) -> Answer:
         return self.ask_batch([question], filters)[0]
 
-    def ask_batch(self, questions: Sequence[str], filters: Filters | None = None) -> list[Answer]:
+    def retrieve_batch(
+        self, questions: Sequence[str], top_k: int = 10, filters: Filters | None = None
+    ) -> tuple[np.ndarray, list[list[Hit]]]:
+        """The question vectors and the `top_k` fused hits of each question (no reading)."""
         questions = [q.strip() for q in questions]
         if any(not q for q in questions):
             raise ValueError("a question is empty: type a question to ask")
         index = self.index
+        retriever = Retriever(index, self.settings.candidates, self.settings.fusion)
+        vectors = self.embedder.encode_queries(questions)
+        return vectors, retriever.search_batch(questions, vectors, top_k=top_k, filters=filters)
+
+    def ask_batch(self, questions: Sequence[str], filters: Filters | None = None) -> list[Answer]:
+        questions = [q.strip() for q in questions]
+        vectors, hits = self.retrieve_batch(questions, top_k=10, filters=filters)
         s = self.settings
-        retriever = Retriever(index, s.candidates, s.fusion)
         reader = Reader(
-            index,
-            Analyzer(index.manifest.analyzer),
+            self.index,
+            Analyzer(self.index.manifest.analyzer),
             max_snippets=s.max_snippets,
             max_sentences=s.max_sentences_per_snippet,
             weights=s.reader,
         )
-        vectors = self.embedder.encode_queries(questions)
-        hits = retriever.search_batch(questions, vectors, top_k=10, filters=filters)
         return reader.answer_batch(questions, vectors, hits)
 
     def article(self, doc_id: str) -> Article:
