@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.config import ReaderWeights
-from qa.index import SearchIndex
+from qa.index import SearchIndex, length_weighted_mean
 from qa.lexical import Analyzer
 from qa.types import Answer, Citation, Hit, Snippet
 
@@ -80,7 +80,7 @@ class Reader:
         """The sentences of the best passages, once each, with their passage's relative score."""
         seen: set[int] = set()
         out = []
-        top = hits[0].score if hits else 1.0
+        top = hits[0].score if hits and hits[0].score > 0 else 1.0
         for hit in hits[: self.passages]:
             for sid in self.index.chunk_sentences[hit.chunk.chunk_id]:
                 if sid in seen:
@@ -91,11 +91,7 @@ class Reader:
         return out
 
     def _windows(self, sentences: list[_Window], vectors: np.ndarray):
-        """Single sentences plus runs of up to `max_sentences` consecutive ones.
-
-        A run's vector is the length-weighted mean of its sentences' vectors: the model pools
-        by mean over tokens, so this approximates encoding the run, at no encoder cost.
-        """
+        """Single sentences plus runs of up to `max_sentences` consecutive ones."""
         position = {s.first: i for i, s in enumerate(sentences)}
         windows, window_vectors = [], []
         for s in sentences:
@@ -104,9 +100,8 @@ class Reader:
                 if None in members or sentences[members[-1]].doc_id != s.doc_id:
                     break
                 parts = [sentences[m] for m in members]
-                weights = np.array([p.end - p.start for p in parts], np.float32)
-                vector = weights @ vectors[members]
-                window_vectors.append(vector / max(float(np.linalg.norm(vector)), 1e-9))
+                lengths = [p.end - p.start for p in parts]
+                window_vectors.append(length_weighted_mean(vectors[members], lengths))
                 windows.append(
                     _Window(
                         s.doc_id,

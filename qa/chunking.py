@@ -95,13 +95,15 @@ class Chunker:
 
     def chunk(self, article: Article, first_id: int = 0) -> list[Chunk]:
         chunks: list[Chunk] = []
-        cursor = 0
+        cursor, previous_start = 0, -1
         for piece in self._splitter.split_text(article.text):
-            # The splitter strips white space; locate each piece to keep exact offsets.
-            start = article.text.find(piece, max(0, cursor - self.chunk_overlap - len(piece)))
+            # The splitter strips white space; locate each piece to keep exact offsets. A chunk
+            # starts after the one before it, so repeated paragraphs are not all found at the first.
+            lowest = max(previous_start + 1, cursor - self.chunk_overlap - len(piece))
+            start = article.text.find(piece, lowest)
             if start < 0:
                 start = article.text.find(piece)
             end = start + len(piece)
             chunks.append(Chunk(first_id + len(chunks), article.doc_id, start, end, piece))
-            cursor = end
+            cursor, previous_start = end, start
         return chunks

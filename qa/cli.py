@@ -17,20 +17,28 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from qa.config import Settings  # noqa: E402
+from qa.errors import InvalidInput, QAError  # noqa: E402
 
 DEFAULT_CORPUS = Path("seeds")
 DEFAULT_INDEX = Path("index")
 
 
-class CliError(Exception):
-    """A failure the user can act on; printed as one line, exit code 1."""
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse prints the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings()
     if getattr(args, "model", None):
         settings = replace(settings, model=args.model)
-    if getattr(args, "max_article_chars", None):
+    if getattr(args, "max_article_chars", None) is not None:
         settings = replace(settings, max_article_chars=args.max_article_chars)
     return settings
 
@@ -43,17 +51,16 @@ def run_index(corpus: Path, index: Path, settings: Settings, show_progress: bool
     """Read the corpus and (re)build the index; returns (BuildReport, skipped)."""
     from tqdm import tqdm
 
-    from qa.corpus import CorpusError, read_corpus
+    from qa.corpus import read_corpus
     from qa.embedding import Embedder
-    from qa.index import IndexError, build_index
+    from qa.index import build_index
 
-    try:
-        read = read_corpus(corpus, settings)
-    except CorpusError as err:
-        raise CliError(str(err)) from err
+    if index.exists() and not index.is_dir():
+        raise InvalidInput(f"--index {index} is a file, not a folder: name a folder for the index")
+    read = read_corpus(corpus, settings)
     if not read.articles:
         reasons = "; ".join(f"{s.source}: {s.reason}" for s in read.skipped[:5])
-        raise CliError(f"no usable articles in {corpus}" + (f" ({reasons})" if reasons else ""))
+        raise InvalidInput(f"no usable articles in {corpus}" + (f" ({reasons})" if reasons else ""))
     embedder = Embedder(settings.model, settings.model_dir, settings.batch_size)
     bar = tqdm(
         total=0, unit="chunk", desc="Embedding", disable=not show_progress or None, file=sys.stderr
@@ -66,8 +73,6 @@ def run_index(corpus: Path, index: Path, settings: Settings, show_progress: bool
 
     try:
         report = build_index(read.articles, index, settings, embedder, on_progress)
-    except IndexError as err:
-        raise CliError(str(err)) from err
     finally:
         bar.close()
     return report, read.skipped
@@ -97,7 +102,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _filters(args: argparse.Namespace):
     from qa.retrieval import Filters
 
-    return Filters(args.date_from, args.date_to, tuple(args.source or ()))
+    return Filters.parse(args.date_from, args.date_to, args.source)
 
 
 def format_answer(answer) -> str:
@@ -117,43 +122,80 @@ def format_answer(answer) -> str:
     return "\n".join(lines)
 
 
+def read_lines(path: str, what: str = "--batch file") -> list[str]:
+    """The non-blank lines of a UTF-8 text file; `InvalidInput` when it cannot be read."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as err:
+        raise InvalidInput(f"cannot read {what} {path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise InvalidInput(
+            f"{what} {path} is not UTF-8 text (byte {err.start}): save it as UTF-8"
+        ) from err
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise InvalidInput(f"{what} {path} holds no lines to use")
+    return lines
+
+
+def questions_from(args: argparse.Namespace) -> list[str]:
+    if args.batch:
+        return read_lines(args.batch)
+    if args.question:
+        return [" ".join(args.question)]
+    raise InvalidInput("give a QUESTION or --batch FILE (see `qa ask --help`)")
+
+
+def answer_each(service, questions: list[str], filters) -> list:
+    """`Answer`s in the order asked; a question that cannot be asked gets an error object."""
+    from qa.service import clean_question
+
+    results: list = [None] * len(questions)
+    good = []
+    for i, question in enumerate(questions):
+        try:
+            clean_question(question)
+            good.append(i)
+        except InvalidInput as err:
+            results[i] = {
+                "question": question,
+                "abstained": True,
+                "snippets": [],
+                "error": str(err),
+            }
+    answers = service.ask_batch([questions[i] for i in good], filters) if good else []
+    for i, answer in zip(good, answers):
+        results[i] = answer
+    return results
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.index import IndexError
     from qa.service import QAService
 
-    if args.batch:
-        try:
-            text = Path(args.batch).read_text(encoding="utf-8")
-        except OSError as err:
-            raise CliError(f"cannot read --batch file {args.batch}: {err.strerror}") from err
-        questions = [line.strip() for line in text.splitlines() if line.strip()]
-    elif args.question:
-        questions = [" ".join(args.question)]
-    else:
-        raise CliError("give a QUESTION or --batch FILE (see `qa ask --help`)")
-    if not questions:
-        raise CliError(f"--batch file {args.batch} holds no questions")
+    questions = questions_from(args)
+    filters = _filters(args)
     service = QAService(args.index, _settings(args))
-    try:
-        answers = service.ask_batch(questions, _filters(args))
-    except (IndexError, ValueError) as err:
-        raise CliError(str(err)) from err
-    for answer in answers:
-        if args.json:
-            _print_json(answer.to_dict())
+    if args.batch:
+        results = answer_each(service, questions, filters)
+    else:
+        results = [service.ask(questions[0], filters)]
+    for result in results:
+        if isinstance(result, dict):
+            if args.json:
+                _print_json(result)
+            else:
+                print(f"F: {result['question'][:80]}\nerror: {result['error']}\n")
+        elif args.json:
+            _print_json(result.to_dict())
         else:
-            print(f"F: {answer.question}\n{format_answer(answer)}\n")
+            print(f"F: {result.question}\n{format_answer(result)}\n")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from qa.index import IndexError
     from qa.service import QAService
 
-    try:
-        article = QAService(args.index, _settings(args)).article(args.doc_id)
-    except (IndexError, KeyError) as err:
-        raise CliError(str(err).strip("'\"")) from err
+    article = QAService(args.index, _settings(args)).article(args.doc_id)
     if args.json:
         _print_json(
             {k: article.to_dict()[k] for k in ("doc_id", "title", "date", "source", "text")}
@@ -165,18 +207,26 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.index import IndexError, SearchIndex
+    from qa.errors import IndexUnavailable
+    from qa.index import SearchIndex
 
     settings = _settings(args)
     try:
         SearchIndex.load(args.index)
-    except IndexError:
+    except IndexUnavailable:
         print(f"No usable index in {args.index}; indexing {args.corpus} first …", file=sys.stderr)
         run_index(args.corpus, args.index, settings)
     import ui
 
     ui.serve(args.index, settings, host=args.host, port=args.port)
     return 0
+
+
+def port_number(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sentences from the articles. Nothing is generated.",
     )
     parser.add_argument("--model", help="sentence-transformers model name or folder (on disk)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", help="build or update the index from a corpus folder")
@@ -193,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
     p.add_argument("--json", action="store_true", help="end with a JSON summary line")
     p.add_argument("--strict", action="store_true", help="exit 1 if any file was skipped")
-    p.add_argument("--max-article-chars", type=int, help="skip longer articles (1000000)")
+    p.add_argument("--max-article-chars", type=positive_int, help="skip longer articles (1000000)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer a question with cited snippets")
@@ -216,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder (seeds/)")
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    p.add_argument("--port", type=int, default=7860, help="port (7860)")
+    p.add_argument("--port", type=port_number, default=7860, help="port (7860)")
     p.set_defaults(func=cmd_serve)
 
     from qa import evaluate
@@ -229,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CliError as err:
+    except QAError as err:
+        if args.debug:
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

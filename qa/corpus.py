@@ -25,6 +25,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from qa.config import FieldMap, Settings
+from qa.errors import CorpusError
 from qa.types import Article, Skipped
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -60,10 +61,6 @@ DERIVED_TITLE_CHARS = 80
 BINARY_SNIFF_BYTES = 8192
 CSV_SNIFF_CHARS = 65536
 CSV_DELIMITERS = ",;\t|"
-
-
-class CorpusError(Exception):
-    """The corpus folder itself is unusable (a single bad file never raises)."""
 
 
 @dataclass(frozen=True)
@@ -306,10 +303,14 @@ def _split_title(text: str, markdown: bool) -> tuple[str, str]:
 
 # --- HTML -------------------------------------------------------------------------------------
 
+# What trafilatura raises on a page it cannot handle, besides lxml's own LxmlError.
+PARSER_ERRORS = (ValueError, TypeError, AttributeError, LookupError, RuntimeError, AssertionError)
+
 
 def _read_html(text: str, source: str, settings: Settings) -> Article | Skipped:
     # Imported here: trafilatura takes ~0.4 s to import and most corpora hold no HTML.
     import trafilatura
+    from lxml.etree import LxmlError
 
     try:
         doc = trafilatura.bare_extraction(
@@ -319,7 +320,7 @@ def _read_html(text: str, source: str, settings: Settings) -> Article | Skipped:
             # The extensive search guesses dates from free text, e.g. "© 2023" -> 2023-01-01.
             date_extraction_params={"extensive_search": False, "original_date": True},
         )
-    except Exception as exc:  # a parser crash on one page must not stop the run
+    except (*PARSER_ERRORS, LxmlError) as exc:  # a parser crash on one page must not stop the run
         return Skipped(source, f"HTML could not be parsed: {exc}")
     body = (doc.text or "") if doc is not None else ""
     if not body.strip():

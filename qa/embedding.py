@@ -16,10 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import DEFAULT_MODEL
-
-
-class EmbeddingError(RuntimeError):
-    pass
+from qa.errors import EmbeddingError
 
 
 class Embedder:
@@ -54,7 +51,8 @@ class Embedder:
             path = self.model_name
         try:
             return SentenceTransformer(path, device="cpu")
-        except Exception as err:  # the library raises many kinds; all mean "not usable here"
+        # The library raises many kinds; all mean "not usable here".
+        except (OSError, ValueError, TypeError, LookupError, RuntimeError, ImportError) as err:
             raise EmbeddingError(
                 f"cannot load embedding model {self.model_name!r} from disk ({err}). Models are "
                 "never downloaded at run time: give a local folder or an installed model name."

@@ -35,15 +35,12 @@ import numpy as np
 from qa.chunking import Chunker, sentence_spans
 from qa.config import Settings
 from qa.embedding import Embedder, EmbeddingCache, embed_with_cache
+from qa.errors import IndexUnavailable
 from qa.lexical import Analyzer, KeywordIndex
 from qa.types import Article, Chunk, Sentence
 
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
-
-
-class IndexError(RuntimeError):  # noqa: A001 - the natural name inside this module
-    """The index is missing, broken, or does not fit the request; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -86,15 +83,24 @@ def corpus_fingerprint(articles: Sequence[Article]) -> str:
     return digest.hexdigest()[:16]
 
 
+def length_weighted_mean(vectors: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+    """The unit vector of consecutive sentences, from their own vectors.
+
+    The model mean-pools over tokens, so weighting each sentence's vector by its length stays
+    close to encoding the sentences together, at no encoder cost.
+    """
+    vector = np.asarray(lengths, np.float32) @ vectors
+    return vector / max(float(np.linalg.norm(vector)), 1e-9)
+
+
 def mean_vectors(
     sentence_vectors: np.ndarray, sentences: Sequence[Sentence], groups: Sequence[range]
 ) -> np.ndarray:
     """One unit vector per group of sentences: their length-weighted mean."""
     out = np.zeros((len(groups), sentence_vectors.shape[1]), np.float32)
     for row, group in enumerate(groups):
-        weights = np.array([sentences[i].end - sentences[i].start for i in group], np.float32)
-        vector = weights @ sentence_vectors[group.start : group.stop]
-        out[row] = vector / max(float(np.linalg.norm(vector)), 1e-9)
+        lengths = [sentences[i].end - sentences[i].start for i in group]
+        out[row] = length_weighted_mean(sentence_vectors[group.start : group.stop], lengths)
     return out
 
 
@@ -128,14 +134,6 @@ class SearchIndex:
         self.sentence_chunk = np.zeros(len(sentences), np.int64)
         for chunk_id, group in enumerate(chunk_sentences):
             self.sentence_chunk[group.start : group.stop] = chunk_id
-        self._article_sentences: dict[str, range] = {}
-        for s in sentences:
-            first = self._article_sentences.get(s.doc_id, range(s.sentence_id, 0)).start
-            self._article_sentences[s.doc_id] = range(first, s.sentence_id + 1)
-
-    def article_sentences(self, doc_id: str) -> range:
-        """The ids of one article's sentences, in order."""
-        return self._article_sentences.get(doc_id, range(0))
 
     @classmethod
     def load(cls, index_dir: Path) -> SearchIndex:
@@ -143,12 +141,12 @@ class SearchIndex:
         try:
             manifest = Manifest(**json.loads((version_dir / "manifest.json").read_text("utf-8")))
         except (OSError, ValueError, TypeError) as err:
-            raise IndexError(
+            raise IndexUnavailable(
                 f"the index in {index_dir} has no readable manifest ({err}); this version reads "
                 f"format {FORMAT_VERSION}: rebuild it with `qa index --index {index_dir}`"
             ) from err
         if manifest.format_version != FORMAT_VERSION:
-            raise IndexError(
+            raise IndexUnavailable(
                 f"the index in {index_dir} has format {manifest.format_version}, this version "
                 f"reads {FORMAT_VERSION}: rebuild it with `qa index --index {index_dir}`"
             )
@@ -172,13 +170,13 @@ class SearchIndex:
             sentence_vectors = faiss.read_index(str(version_dir / "sentences.faiss"))
             chunk_vectors = faiss.read_index(str(version_dir / "chunks.faiss"))
             keywords = KeywordIndex.load(version_dir / "bm25", Analyzer(manifest.analyzer))
-        except Exception as err:
-            raise IndexError(
+        except (OSError, ValueError, TypeError, LookupError, RuntimeError) as err:
+            raise IndexUnavailable(
                 f"the index in {index_dir} is unreadable ({type(err).__name__}: {err}); "
                 f"rebuild it with `qa index --index {index_dir}`"
             ) from err
         if (sentence_vectors.ntotal, chunk_vectors.ntotal) != (len(sentences), len(chunks)):
-            raise IndexError(
+            raise IndexUnavailable(
                 f"the index in {index_dir} is inconsistent ({sentence_vectors.ntotal} vectors "
                 f"for {len(sentences)} sentences); rebuild it with `qa index --index {index_dir}`"
             )
@@ -208,12 +206,12 @@ def _read_json_lines(path: Path) -> list:
 def live_version(index_dir: Path) -> Path:
     pointer = index_dir / CURRENT
     if not pointer.exists():
-        raise IndexError(
+        raise IndexUnavailable(
             f"no index in {index_dir}: build one with `qa index --corpus DIR --index {index_dir}`"
         )
     version_dir = index_dir / pointer.read_text("utf-8").strip()
     if not version_dir.is_dir():
-        raise IndexError(
+        raise IndexUnavailable(
             f"the index in {index_dir} points at a missing folder; rebuild it with "
             f"`qa index --index {index_dir}`"
         )
@@ -234,7 +232,7 @@ def _previous_sources(index_dir: Path) -> dict[str, str]:
         path = live_version(index_dir) / "articles.jsonl"
         records = (json.loads(line) for line in path.read_text("utf-8").splitlines())
         return {r["source"]: r["doc_id"] for r in records}
-    except (IndexError, OSError, ValueError, KeyError):
+    except (IndexUnavailable, OSError, ValueError, KeyError):
         return {}
 
 
@@ -259,7 +257,7 @@ def build_index(
     """
     started = time.perf_counter()
     if not articles:
-        raise IndexError("nothing to index: the corpus holds no usable articles")
+        raise IndexUnavailable("nothing to index: the corpus holds no usable articles")
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

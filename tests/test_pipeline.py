@@ -135,14 +135,15 @@ def test_corrupt_or_mismatched_index_says_what_to_run(seed_index, tmp_path, sett
     import shutil
 
     from qa.embedding import Embedder
-    from qa.index import IndexError, SearchIndex, live_version
+    from qa.errors import IndexUnavailable
+    from qa.index import SearchIndex, live_version
     from qa.service import QAService
 
     broken = tmp_path / "broken"
     shutil.copytree(seed_index, broken)
     (live_version(broken) / "chunks.faiss").write_bytes(b"not a faiss index")
-    with pytest.raises(IndexError, match="qa index"):
+    with pytest.raises(IndexUnavailable, match="qa index"):
         SearchIndex.load(broken)
     other_model = QAService(seed_index, settings, embedder=Embedder("some/other-model"))
-    with pytest.raises(IndexError, match="built with the model"):
+    with pytest.raises(IndexUnavailable, match="built with the model"):
         other_model.ask(WHATSAPP)
