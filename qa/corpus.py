@@ -92,7 +92,7 @@ def read_corpus(folder: Path, settings: Settings = Settings()) -> CorpusRead:  #
     articles: list[Article] = []
     skipped: list[Skipped] = []
     first_source: dict[str, str] = {}
-    paths, unreadable_dirs = _corpus_files(folder)
+    paths, unreadable_dirs = _corpus_files(folder, settings.follow_symlinks)
     skipped.extend(unreadable_dirs)
     for path in paths:
         found, lost = read_file(path, folder, settings)
@@ -155,20 +155,59 @@ def article_id(text: str) -> str:
 # --- Finding and decoding files ---------------------------------------------------------------
 
 
-def _corpus_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
-    """All non-hidden files under `folder` in sorted relative-path order, plus unreadable dirs."""
+def _corpus_files(folder: Path, follow_symlinks: bool = False) -> tuple[list[Path], list[Skipped]]:
+    """All non-hidden files under `folder` in sorted relative-path order, plus what was left out.
+
+    The corpus stays inside its folder: a symbolic link (file or folder) whose target lies
+    outside it is skipped with a reason unless `follow_symlinks`; links into the folder are
+    read where they point. Each real folder is walked once, so link loops end.
+    """
+    root_real = folder.resolve()
     paths: list[Path] = []
+    skipped: list[Skipped] = []
     errors: list[OSError] = []
-    for root, dirs, files in os.walk(folder, onerror=errors.append):
-        # Pruning in place keeps os.walk out of hidden folders such as .git.
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        paths.extend(Path(root, name) for name in files if not name.startswith("."))
-    unreadable = [
+    seen_dirs = {root_real}
+    for root, dirs, files in os.walk(folder, onerror=errors.append, followlinks=follow_symlinks):
+        # Pruning in place keeps os.walk out of hidden folders such as .git, and out of links.
+        kept = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):
+            path = Path(root, name)
+            real = path.resolve()
+            if path.is_symlink() and not (follow_symlinks or _inside(real, root_real)):
+                skipped.append(_outside_link(path, folder, "folder"))
+            elif real not in seen_dirs and not (path.is_symlink() and _inside(real, root_real)):
+                seen_dirs.add(real)
+                kept.append(name)
+        dirs[:] = kept
+        for name in files:
+            path = Path(root, name)
+            if name.startswith("."):
+                continue
+            if path.is_symlink() and not follow_symlinks:
+                if not path.exists() or _inside(path.resolve(), root_real):
+                    paths.append(path)  # read (or reported as broken) like any file
+                else:
+                    skipped.append(_outside_link(path, folder, "file"))
+                continue
+            paths.append(path)
+    skipped += [
         Skipped(Path(e.filename).relative_to(folder).as_posix(), f"unreadable: {e.strerror or e}")
         for e in errors
         if e.filename
     ]
-    return sorted(paths, key=lambda p: p.relative_to(folder).as_posix()), unreadable
+    return sorted(paths, key=lambda p: p.relative_to(folder).as_posix()), skipped
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _outside_link(path: Path, folder: Path, kind: str) -> Skipped:
+    return Skipped(
+        path.relative_to(folder).as_posix(),
+        f"symbolic link to a {kind} outside the corpus folder: not read "
+        "(pass --follow-symlinks to include it)",
+    )
 
 
 def _decode(data: bytes) -> str | None:

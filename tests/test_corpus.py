@@ -462,3 +462,26 @@ def test_missing_folder_raises(tmp_path: Path) -> None:
     file = write(tmp_path, "a.txt", "Titel\nText.")
     with pytest.raises(CorpusError, match="not a folder"):
         read_corpus(file)
+
+
+def test_links_out_of_the_corpus_are_skipped_unless_asked_for(tmp_path):
+    outside = tmp_path / "outside"
+    write(outside, "geheim.txt", "Geheim\nDieser Text liegt außerhalb des Korpus und bleibt privat.")
+    write(outside, "ordner/mehr.txt", "Mehr\nAuch dieser Ordner liegt außerhalb des Korpus.")
+    corpus = tmp_path / "corpus"
+    write(corpus, "good.txt", f"Gesetz\n{BODY}\n")
+    (corpus / "passwd.txt").symlink_to(outside / "geheim.txt")
+    (corpus / "ordner").symlink_to(outside / "ordner", target_is_directory=True)
+    (corpus / "innen.txt").symlink_to(corpus / "good.txt")  # inside: read where it points
+    (corpus / "schleife").symlink_to(corpus, target_is_directory=True)  # a loop
+
+    read = read_corpus(corpus, Settings())
+    assert [a.source for a in read.articles] == ["good.txt"]
+    skipped = reasons(read)
+    assert "outside the corpus folder" in skipped["passwd.txt"]
+    assert "--follow-symlinks" in skipped["ordner"]
+    assert not any("außerhalb" in a.text for a in read.articles)
+
+    followed = read_corpus(corpus, Settings(follow_symlinks=True))
+    sources = sorted(a.source for a in followed.articles)
+    assert sources == ["good.txt", "ordner/mehr.txt", "passwd.txt"]
