@@ -33,7 +33,7 @@ def log(message: str) -> None:
 
 
 def pct(values: Sequence[float], q: float, digits: int = 1) -> float:
-    from qa.evaluate import percentile
+    from qa.eval.metrics import percentile
 
     return round(percentile(values, q), digits)
 
@@ -133,7 +133,7 @@ def corpus_of(news, xquad, n_chunks: int | None, settings):
     (None: all news)."""
     from benchmarks.indexing import pick_articles
     from qa.chunking import Chunker
-    from qa.evaluate import merge
+    from qa.eval.datasets import merge
 
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
     own = sum(len(chunker.chunk(a)) for a in xquad)
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     from qa.config import Settings
     from qa.corpus import read_corpus
     from qa.embedding import Embedder
-    from qa.evaluate import load_dataset, spread
+    from qa.eval.datasets import load_dataset, spread
 
     settings = Settings()
     xquad = load_dataset(args.data / "xquad.de.json")

@@ -29,7 +29,7 @@ from benchmarks.machine import EVAL_DATA, peak_rss_mb
 def pick_articles(articles, n_chunks: int, settings):
     """Articles spread evenly over `articles` whose chunks add up to about `n_chunks`."""
     from qa.chunking import Chunker
-    from qa.evaluate import spread
+    from qa.eval.datasets import spread
 
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
     counts = [len(chunker.chunk(a)) for a in articles]

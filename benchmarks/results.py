@@ -145,7 +145,8 @@ def markdown(reports: list[dict], halves: list[dict], info: dict, command: str, 
 def main(argv: list[str] | None = None) -> int:
     from qa.config import Settings
     from qa.embedding import Embedder
-    from qa.evaluate import evaluate, summarise
+    from qa.eval.metrics import summarise
+    from qa.eval.run import evaluate
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.results")
     parser.add_argument("--data", type=Path, default=EVAL_DATA, help="folder of the eval data")
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(report)
         print(json.dumps(report, ensure_ascii=False), flush=True)
         if args.details:
-            from qa.evaluate import write_details
+            from qa.eval.run import write_details
 
             args.details.mkdir(parents=True, exist_ok=True)
             name = run.label.lower().replace(" + ", "-").replace(" ", "-")

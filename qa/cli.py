@@ -113,14 +113,18 @@ def format_answer(answer) -> str:
     if answer.abstained:
         return DECLINE_DE
     lines = []
+    first = answer.snippets[0] if answer.snippets else None
+    if first is not None and first.answer is not None:
+        lines.append(f"Antwort: {first.answer.text} [{first.citation.n}]")
     for s in answer.snippets:
         lines.append(f"„{s.text}“ [{s.citation.n}]")
     lines.append("")
     for s in answer.snippets:
-        c = s.citation
-        lines.append(
-            f"[{c.n}] {c.title} ({c.date or 'ohne Datum'}), {c.source}, Zeichen {c.start}–{c.end}"
-        )
+        for c in (s.citation, *s.also):
+            n = f"[{c.n}]" if c is s.citation else f"    (auch [{s.citation.n}])"
+            lines.append(
+                f"{n} {c.title} ({c.date or 'ohne Datum'}), {c.source}, Zeichen {c.start}–{c.end}"
+            )
     return "\n".join(lines)
 
 
@@ -218,9 +222,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except IndexUnavailable:
         print(f"No usable index in {args.index}; indexing {args.corpus} first …", file=sys.stderr)
         run_index(args.corpus, args.index, settings)
-    import ui
+    from qa.ui.app import serve
 
-    ui.serve(args.index, settings, host=args.host, port=args.port)
+    serve(args.index, settings, host=args.host, port=args.port)
     return 0
 
 
@@ -277,9 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port_number, default=7860, help="port (7860)")
     p.set_defaults(func=cmd_serve)
 
-    from qa import evaluate
+    from qa.eval import run as eval_run
 
-    evaluate.add_parser(sub)
+    eval_run.add_parser(sub)
     return parser
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from qa import ann
 from qa.chunking import Chunker, sentence_spans
 from qa.config import Settings
 from qa.embedding import Embedder, EmbeddingCache, embed_with_cache
@@ -56,6 +57,8 @@ class Manifest:
     sentences: int
     chunks: int
     created: str
+    # `exact` (IndexFlatIP) or `approx` (IVF-PQ + float vectors on disk); see qa/ann.py.
+    index_type: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class SearchIndex:
         chunk_vectors: faiss.Index,
         keywords: KeywordIndex,
         version: str,
+        sentence_matrix: np.ndarray | None = None,
+        chunk_matrix: np.ndarray | None = None,
     ):
         self.manifest = manifest
         self.articles = articles
@@ -128,9 +133,14 @@ class SearchIndex:
         self.chunk_vectors = chunk_vectors
         self.keywords = keywords
         self.version = version
-        # Plain matrices for exact scoring of candidates (FAISS finds them).
-        self.sentence_matrix = _matrix(sentence_vectors, manifest.dimension)
-        self.chunk_matrix = _matrix(chunk_vectors, manifest.dimension)
+        # Plain matrices for exact scoring of candidates (FAISS finds them); an approximate
+        # index brings its own, memory-mapped from disk.
+        if sentence_matrix is None:
+            sentence_matrix = _matrix(sentence_vectors, manifest.dimension)
+        if chunk_matrix is None:
+            chunk_matrix = _matrix(chunk_vectors, manifest.dimension)
+        self.sentence_matrix = sentence_matrix
+        self.chunk_matrix = chunk_matrix
         self.sentence_chunk = np.zeros(len(sentences), np.int64)
         for chunk_id, group in enumerate(chunk_sentences):
             self.sentence_chunk[group.start : group.stop] = chunk_id
@@ -167,8 +177,10 @@ class SearchIndex:
             ):
                 chunks.append(Chunk(i, doc_id, start, end, articles[doc_id].text[start:end]))
                 groups.append(range(first, stop))
-            sentence_vectors = faiss.read_index(str(version_dir / "sentences.faiss"))
-            chunk_vectors = faiss.read_index(str(version_dir / "chunks.faiss"))
+            sentence_vectors, sentence_matrix = ann.read(
+                version_dir, "sentences", manifest.index_type
+            )
+            chunk_vectors, chunk_matrix = ann.read(version_dir, "chunks", manifest.index_type)
             keywords = KeywordIndex.load(version_dir / "bm25", Analyzer(manifest.analyzer))
         except (OSError, ValueError, TypeError, LookupError, RuntimeError) as err:
             raise IndexUnavailable(
@@ -190,6 +202,8 @@ class SearchIndex:
             chunk_vectors,
             keywords,
             version_dir.name,
+            sentence_matrix,
+            chunk_matrix,
         )
 
 
@@ -250,10 +264,12 @@ def build_index(
     settings: Settings,
     embedder: Embedder,
     on_progress: Callable[[int, int], None] | None = None,
+    index_type: str = "auto",
 ) -> BuildReport:
     """Chunk, embed (reusing cached vectors) and write a new index version, then make it live.
 
-    `on_progress(done, total)` is called as chunks are embedded.
+    `on_progress(done, total)` is called as chunks are embedded. `index_type`: exact, approx
+    or auto (by the number of sentences, see `qa.ann`).
     """
     started = time.perf_counter()
     if not articles:
@@ -262,36 +278,10 @@ def build_index(
     with (index_dir / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         previous = _previous_sources(index_dir)
-        chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
-        sentences: list[Sentence] = []
-        chunks: list[Chunk] = []
-        groups: list[range] = []
-        for article in articles:
-            first_sentence = len(sentences)
-            for start, end in sentence_spans(article.text):
-                sentences.append(Sentence(len(sentences), article.doc_id, start, end))
-            own = sentences[first_sentence:]
-            for chunk in chunker.chunk(article, first_id=len(chunks)):
-                inside = [s.sentence_id for s in own if s.start < chunk.end and chunk.start < s.end]
-                chunks.append(chunk)
-                groups.append(range(inside[0], inside[-1] + 1))
+        sentences, chunks, groups = segment(articles, settings)
         by_id = {a.doc_id: a for a in articles}
         texts = [by_id[s.doc_id].text[s.start : s.end] for s in sentences]
-
-        done = 0
-
-        def progress(n: int) -> None:
-            nonlocal done
-            done += n
-            if on_progress:
-                on_progress(done, len(texts))
-
-        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder.model_name)
-        try:
-            vectors, embedded = embed_with_cache(embedder, texts, cache, progress)
-        finally:
-            cache.close()
-
+        vectors, embedded = embed_texts(texts, settings, embedder, on_progress)
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             model=embedder.model_name,
@@ -304,6 +294,7 @@ def build_index(
             sentences=len(sentences),
             chunks=len(chunks),
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            index_type=ann.resolve_type(index_type, len(sentences)),
         )
         version = _write_version(
             index_dir, manifest, articles, sentences, chunks, groups, vectors, settings
@@ -322,6 +313,52 @@ def build_index(
         seconds=round(time.perf_counter() - started, 3),
         index=str(index_dir),
     )
+
+
+def embed_texts(
+    texts: Sequence[str],
+    settings: Settings,
+    embedder: Embedder,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Passage vectors of `texts` through the persistent cache; returns them and how many
+    the encoder ran on. `on_progress(done, total)` follows along."""
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(done, len(texts))
+
+    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite", embedder.model_name)
+    try:
+        return embed_with_cache(embedder, texts, cache, progress)
+    finally:
+        cache.close()
+
+
+def segment(
+    articles: Sequence[Article], settings: Settings
+) -> tuple[list[Sentence], list[Chunk], list[range]]:
+    """Every article's sentences and chunks, numbered across the corpus.
+
+    Returns the sentences, the chunks, and for each chunk the range of sentence ids it holds.
+    """
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    sentences: list[Sentence] = []
+    chunks: list[Chunk] = []
+    groups: list[range] = []
+    for article in articles:
+        first_sentence = len(sentences)
+        for start, end in sentence_spans(article.text):
+            sentences.append(Sentence(len(sentences), article.doc_id, start, end))
+        own = sentences[first_sentence:]
+        for chunk in chunker.chunk(article, first_id=len(chunks)):
+            inside = [s.sentence_id for s in own if s.start < chunk.end and chunk.start < s.end]
+            chunks.append(chunk)
+            groups.append(range(inside[0], inside[-1] + 1))
+    return sentences, chunks, groups
 
 
 def _write_version(
@@ -343,12 +380,10 @@ def _write_version(
         ([c.doc_id, c.start, c.end, g.start, g.stop] for c, g in zip(chunks, groups)),
     )
     for name, matrix in (
-        ("sentences.faiss", sentence_vectors),
-        ("chunks.faiss", mean_vectors(sentence_vectors, sentences, groups)),
+        ("sentences", sentence_vectors),
+        ("chunks", mean_vectors(sentence_vectors, sentences, groups)),
     ):
-        flat = faiss.IndexFlatIP(manifest.dimension)
-        flat.add(matrix)
-        faiss.write_index(flat, str(staging / name))
+        ann.write(staging, name, matrix, manifest.index_type)
     analyzer = Analyzer(settings.analyzer_language)
     KeywordIndex.build([c.text for c in chunks], analyzer).save(staging / "bm25")
     (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2), "utf-8")

@@ -87,6 +87,24 @@ def read_packed_model(path: Path) -> PackedModel:
         (blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i]))
         for i in range(n_pieces)
     ]
+    normalisation, pos = _read_normalisation(data, pos)
+    tensors = _read_tensors(data, pos)
+    config = {
+        "hidden": hidden,
+        "layers": layers,
+        "heads": heads,
+        "ffn": ffn,
+        "vocab": vocab,
+        "max_pos": max_pos,
+        "type_vocab": type_vocab,
+        "eps": eps,
+    }
+    special = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
+    return PackedModel(config, pieces, special, normalisation, tensors)
+
+
+def _read_normalisation(data: bytes, pos: int) -> tuple[dict[int, str], int]:
+    """The per-codepoint normalisation map, and the position after it."""
     n_norm, norm_bytes = struct.unpack_from("<iI", data, pos)
     pos += 8
     normalisation: dict[int, str] = {}
@@ -97,7 +115,11 @@ def read_packed_model(path: Path) -> PackedModel:
         outs = struct.unpack_from(f"<{n_out}I", data, cursor + 5)
         normalisation[codepoint] = "".join(map(chr, outs))
         cursor += 5 + 4 * n_out
-    pos += norm_bytes
+    return normalisation, pos + norm_bytes
+
+
+def _read_tensors(data: bytes, pos: int) -> dict[str, np.ndarray]:
+    """Every tensor by name, Q4_0 blocks dequantised to float32."""
     (n_tensors,) = struct.unpack_from("<i", data, pos)
     pos += 4
     tensors: dict[str, np.ndarray] = {}
@@ -114,18 +136,7 @@ def read_packed_model(path: Path) -> PackedModel:
             tensors[name] = np.frombuffer(raw, np.float32, n_values).copy()
         else:
             tensors[name] = _dequantize_q4_0(raw, n_values)
-    config = {
-        "hidden": hidden,
-        "layers": layers,
-        "heads": heads,
-        "ffn": ffn,
-        "vocab": vocab,
-        "max_pos": max_pos,
-        "type_vocab": type_vocab,
-        "eps": eps,
-    }
-    special = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
-    return PackedModel(config, pieces, special, normalisation, tensors)
+    return tensors
 
 
 def _bert_state_dict(model: PackedModel) -> dict[str, np.ndarray]:
@@ -254,12 +265,9 @@ def _tokenizer_json(model: PackedModel) -> str:
     return tokenizer.to_str()
 
 
-def _write_folder(model: PackedModel, folder: Path) -> None:
-    from safetensors.numpy import save_file
-
+def _bert_config(model: PackedModel) -> dict:
     c = model.config
-    save_file(_bert_state_dict(model), str(folder / "model.safetensors"))
-    bert_config = {
+    return {
         "architectures": ["BertModel"],
         "model_type": "bert",
         "vocab_size": c["vocab"],
@@ -276,10 +284,13 @@ def _write_folder(model: PackedModel, folder: Path) -> None:
         "pad_token_id": model.special["pad"],
         "position_embedding_type": "absolute",
     }
+
+
+def _tokenizer_config(model: PackedModel) -> dict:
     pieces, special = model.pieces, model.special
-    tokenizer_config = {
+    return {
         "tokenizer_class": "PreTrainedTokenizerFast",
-        "model_max_length": c["max_pos"],
+        "model_max_length": model.config["max_pos"],
         "bos_token": pieces[special["bos"]][0],
         "eos_token": pieces[special["eos"]][0],
         "sep_token": pieces[special["eos"]][0],
@@ -288,43 +299,45 @@ def _write_folder(model: PackedModel, folder: Path) -> None:
         "pad_token": pieces[special["pad"]][0],
         "mask_token": "<mask>",
     }
-    files = {
-        "config.json": bert_config,
-        "tokenizer_config.json": tokenizer_config,
+
+
+def _sentence_transformers_files(config: dict) -> dict:
+    """The module list, prompts and pooling of a sentence-transformers folder."""
+    module = "sentence_transformers.models."
+    return {
         "modules.json": [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {
-                "idx": 1,
-                "name": "1",
-                "path": "1_Pooling",
-                "type": "sentence_transformers.models.Pooling",
-            },
-            {
-                "idx": 2,
-                "name": "2",
-                "path": "2_Normalize",
-                "type": "sentence_transformers.models.Normalize",
-            },
+            {"idx": 0, "name": "0", "path": "", "type": module + "Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": module + "Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": module + "Normalize"},
         ],
-        "sentence_bert_config.json": {"max_seq_length": c["max_pos"], "do_lower_case": False},
+        "sentence_bert_config.json": {"max_seq_length": config["max_pos"], "do_lower_case": False},
         "config_sentence_transformers.json": {
             "prompts": {"query": "query: ", "passage": "passage: "},
             "default_prompt_name": None,
             "similarity_fn_name": "cosine",
         },
         "1_Pooling/config.json": {
-            "word_embedding_dimension": c["hidden"],
+            "word_embedding_dimension": config["hidden"],
             "pooling_mode_mean_tokens": True,
             "pooling_mode_cls_token": False,
             "pooling_mode_max_tokens": False,
         },
-        "README.md": None,
+    }
+
+
+def _write_folder(model: PackedModel, folder: Path) -> None:
+    from safetensors.numpy import save_file
+
+    save_file(_bert_state_dict(model), str(folder / "model.safetensors"))
+    files = {
+        "config.json": _bert_config(model),
+        "tokenizer_config.json": _tokenizer_config(model),
+        **_sentence_transformers_files(model.config),
     }
     (folder / "1_Pooling").mkdir()
     (folder / "2_Normalize").mkdir()
     for name, content in files.items():
-        if content is not None:
-            (folder / name).write_text(json.dumps(content, indent=2), encoding="utf-8")
+        (folder / name).write_text(json.dumps(content, indent=2), encoding="utf-8")
     (folder / "tokenizer.json").write_text(_tokenizer_json(model), encoding="utf-8")
     (folder / "README.md").write_text(
         "multilingual-e5-small (MIT, intfloat), converted from the 4-bit weights shipped in the\n"

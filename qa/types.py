@@ -81,10 +81,23 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class AnswerSpan:
+    """The answer phrase inside a snippet: `article.text[start:end] == text`."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Snippet:
     text: str
     score: float
     citation: Citation
+    # The figure, date or name that answers, when the reader can name it.
+    answer: AnswerSpan | None = None
+    # Near-copies of this snippet in other articles (the same agency text): their citations.
+    also: tuple[Citation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,13 @@ class Answer:
             "question": self.question,
             "abstained": self.abstained,
             "snippets": [
-                {"text": s.text, "score": round(s.score, 4), "citation": asdict(s.citation)}
+                {
+                    "text": s.text,
+                    "score": round(s.score, 4),
+                    "citation": asdict(s.citation),
+                    "answer": asdict(s.answer) if s.answer else None,
+                    "also": [asdict(c) for c in s.also],
+                }
                 for s in self.snippets
             ],
         }

@@ -10,23 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import Settings
+from qa.config import Settings, apply_overrides, settable
 from qa.corpus import article_id
-from qa.evaluate import (
-    EvalError,
+from qa.errors import EvalError, InvalidInput
+from qa.eval.datasets import load_dataset, merge, select, spread
+from qa.eval.metrics import (
     Outcome,
-    apply_overrides,
     contains_answer,
     distinct,
     hit_at,
-    load_dataset,
-    merge,
     mrr_at,
     percentile,
-    select,
-    settable,
     snippet_hit,
-    spread,
     summarise,
 )
 from qa.types import Article
@@ -132,9 +127,9 @@ def test_overrides_are_typed_checked_and_reach_nested_weights() -> None:
         changed = apply_overrides(Settings(), [f"{name}={value + 0.125}"])
         assert getattr(getattr(changed, group), field) == value + 0.125
         assert settable(changed) == settable(Settings()) | {name: value + 0.125}
-    with pytest.raises(EvalError, match="candidates"):
+    with pytest.raises(InvalidInput, match="candidates"):
         apply_overrides(Settings(), ["no_such_setting=1"])
-    with pytest.raises(EvalError, match="not of type int"):
+    with pytest.raises(InvalidInput, match="not of type int"):
         apply_overrides(Settings(), ["candidates=many"])
 
 
