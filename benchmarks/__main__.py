@@ -28,6 +28,17 @@ from benchmarks.indexing import matmul_rate
 from benchmarks.machine import EVAL_DATA, REPO, describe, load_average, machine_line
 
 
+def keep_load_section(path: Path, previous: str) -> None:
+    """Carry the `benchmarks.load` and `benchmarks.encoders` sections of the old report over
+    into the new one."""
+    from benchmarks.encoders import SECTION as ENCODERS
+    from benchmarks.load import SECTIONS, find_section, write_section
+
+    for name in (*SECTIONS, ENCODERS):
+        if span := find_section(previous, name):
+            write_section(path, name, previous[span[0] : span[1]])
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -454,8 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     print(json.dumps(results, default=str), flush=True)
     if args.output:
+        # The serving-under-load figures come from `benchmarks.load`; keep them.
+        previous = args.output.read_text("utf-8") if args.output.exists() else ""
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(report, "utf-8")
+        keep_load_section(args.output, previous)
         log(f"wrote {args.output}")
     return 0
 

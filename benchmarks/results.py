@@ -192,7 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(reports, halves, info, command, (time.perf_counter() - started) / 60)
     print(text)
     if args.output:
+        from benchmarks.claims import carry_section
+        from benchmarks.dated import carry_section as carry_time
+        from benchmarks.followups import carry_section as carry_followups
+
         args.output.parent.mkdir(parents=True, exist_ok=True)
+        text = carry_followups(args.output, carry_section(args.output, text))
+        text = carry_time(args.output, text)
         args.output.write_text(text, "utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -1,45 +1,130 @@
 """Hits -> answer: pick the sentences that answer the question, quote them, cite them.
 
 Nothing is generated. Each snippet is one or two consecutive sentences copied from an article,
-with the offsets that locate it. When the best candidate is not close enough to the question,
-the reader declines instead of quoting something unrelated.
+with the offsets that locate it, and, when the reader can name it, the answer phrase inside it
+(a figure, date or name). The choices are made by small fitted models, not hand-set weights:
+
+- a linear ranker over features of every candidate window (similarity of the window, its best
+  sentence and its neighbours to the question, the passage's retrieval scores, question words
+  found in the window and in the article's headline, answer kind, position, length);
+- a logistic decline model over the best window's features: the reader declines when the corpus
+  most likely holds no answer, rather than quoting something unrelated;
+- a span scorer for the answer phrase (`qa.phrase`).
+
+All three are fitted by `benchmarks/fit_reader.py` on XQuAD-de (tune half), MLQA-de and the
+GermanQuAD train subset and stored in `qa/reader_weights.json` (a few hundred numbers).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from qa import phrase
 from qa.config import ReaderWeights
 from qa.index import SearchIndex, length_weighted_mean
 from qa.lexical import Analyzer
-from qa.types import Answer, Citation, Hit, Snippet
+from qa.period import day_of, prefer_newest
+from qa.types import Answer, AnswerSpan, Citation, Hit, Snippet, http_url
 
 DECLINE_DE = "Dazu habe ich im Korpus nichts gefunden."
 DECLINE_EN = "I found nothing about that in the corpus."
+WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
 
-# What kind of answer a question asks for, and what such an answer looks like in a sentence.
-_ANSWER_KINDS = [
-    (
-        re.compile(
-            r"\b(wie ?viele?|wieviel|how (many|much)|wie (hoch|groß|lang|alt|weit|schwer))\b", re.I
-        ),
-        re.compile(
-            r"\d|\b(ein|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|hundert|tausend)\w*\b", re.I
-        ),
+# The features of a candidate window, in the order of the ranker's weights.
+FEATURES = (
+    "sim_window",  # question vs the window's vector (length-weighted mean of its sentences)
+    "sim_best",  # question vs the window's best sentence
+    "sim_neighbour",  # question vs the sentence just before / after the window (the better one)
+    "sim_lead",  # question vs the article's first sentence (a lead names who/where)
+    "passage_rel",  # the passage's fused score / the best passage's
+    "passage_abs",  # the passage's fused score
+    "passage_first",  # the window lies in the best passage
+    "passage_keyword",  # the passage's normalised BM25 score
+    "overlap",  # share of question terms found in the window
+    "idf_overlap",  # the same, weighted by the terms' rarity in the corpus
+    "idf_context",  # ... found in the window or the article's headline
+    "idf_title",  # ... found in the headline alone
+    "kind_match",  # the question asks for a number/date/name and the window has one
+    "lead",  # the window starts the article
+    "position",  # where in the article it starts (0 first sentence .. 1 last)
+    "chars",  # length in hundreds of characters
+    "two_sentences",
+)
+# The question-level features of the decline model (from the best window).
+DECLINE_FEATURES = (
+    "score",  # ranker score of the best window
+    "margin",  # best minus second-best window score
+    "sim_window",
+    "sim_best",
+    "passage_abs",
+    "passage_keyword",
+    "idf_overlap",
+    "idf_context",
+    "max_idf_context",  # best idf_context of any candidate
+)
+# Similarity features; they move with the embedder's scale (see `ReaderWeights.decline_below`).
+_SIMILARITIES = ("sim_window", "sim_best", "sim_neighbour", "sim_lead", "passage_abs")
+_REFERENCE_DECLINE_BELOW = 0.858
+
+_KIND_FORMS = {
+    "number": re.compile(
+        r"\d|\b(ein|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|hundert|tausend)\w*\b", re.I
     ),
-    (
-        re.compile(r"\b(wann|seit wann|in welchem jahr|when|what year)\b", re.I),
-        re.compile(
-            r"\b(1[0-9]{3}|20[0-9]{2})\b|\b\d{1,2}\. ?(januar|februar|märz|april|mai|juni|juli|"
-            r"august|september|oktober|november|dezember)|jahrhundert",
-            re.I,
-        ),
+    "date": re.compile(
+        r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(januar|februar|märz|april|mai|juni|juli|august|"
+        r"september|oktober|november|dezember)\b|jahrhundert",
+        re.I,
     ),
-]
+    "person": re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]+ [A-ZÄÖÜ][a-zäöüß]+"),
+    "place": re.compile(r"\b(in|nach|aus|bei) [A-ZÄÖÜ]"),
+}
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """The fitted weights (`qa/reader_weights.json`)."""
+
+    ranker: np.ndarray  # one weight per `FEATURES`
+    decline: np.ndarray  # one weight per `DECLINE_FEATURES`
+    decline_intercept: float
+    decline_threshold: float  # decline when P(answerable) is below this
+    extra_ratio: float  # further snippets need exp(score - best) >= this
+    duplicate_jaccard: float  # word-set overlap from which two snippets count as one
+    phrase: np.ndarray  # one weight per `qa.phrase.FEATURES`
+    max_phrase_chars: int
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ReaderModel:
+        for key, names in (
+            ("ranker", FEATURES),
+            ("decline", DECLINE_FEATURES),
+            ("phrase", phrase.FEATURES),
+        ):
+            if tuple(data[key]["features"]) != names:
+                raise ValueError(f"reader weights: {key} features do not match this code")
+        return cls(
+            np.array(data["ranker"]["coef"], np.float32),
+            np.array(data["decline"]["coef"], np.float32),
+            float(data["decline"]["intercept"]),
+            float(data["decline"]["threshold"]),
+            float(data["extra"]["ratio"]),
+            float(data["extra"]["duplicate_jaccard"]),
+            np.array(data["phrase"]["coef"], np.float32),
+            int(data["phrase"].get("max_chars", 60)),
+        )
+
+    @classmethod
+    @lru_cache(maxsize=4)
+    def load(cls, path: Path = WEIGHTS_FILE) -> ReaderModel:
+        return cls.from_dict(json.loads(Path(path).read_text("utf-8")))
 
 
 @dataclass(frozen=True)
@@ -47,11 +132,19 @@ class _Window:
     """One or more consecutive sentences of an article: a possible snippet."""
 
     doc_id: str
-    first: int  # index of the first sentence among the article's sentences
+    first: int  # sentence id of the first sentence
     last: int
     start: int
     end: int
-    passage_score: float
+    passage: int  # rank of the passage it came from (0 = best)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidate windows of one question with their features (rows follow `windows`)."""
+
+    windows: list[_Window]
+    features: np.ndarray  # len(windows) x len(FEATURES)
 
 
 class Reader:
@@ -68,6 +161,7 @@ class Reader:
         max_snippets: int = 3,
         max_sentences: int = 2,
         weights: ReaderWeights | None = None,
+        model: ReaderModel | None = None,
     ):
         self.index = index
         self.analyzer = analyzer
@@ -75,125 +169,353 @@ class Reader:
         self.max_snippets = max_snippets
         self.max_sentences = max_sentences
         self.weights = weights or ReaderWeights()
+        self.model = model or ReaderModel.load()
+        self._shift = _REFERENCE_DECLINE_BELOW - self.weights.decline_below
+        self._sim_columns = [FEATURES.index(f) for f in _SIMILARITIES]
+        self._doc_sentences: dict[str, tuple[int, int]] = {}
+        for s in index.sentences:
+            first, _ = self._doc_sentences.get(s.doc_id, (s.sentence_id, 0))
+            self._doc_sentences[s.doc_id] = (first, s.sentence_id + 1)
+        self._title_terms: dict[str, set[str]] = {}
+        self._sentence_terms: dict[int, frozenset[str]] = {}
 
-    def _sentences(self, hits: Sequence[Hit]) -> list[_Window]:
-        """The sentences of the best passages, once each, with their passage's relative score."""
-        seen: set[int] = set()
-        out = []
-        top = hits[0].score if hits and hits[0].score > 0 else 1.0
-        for hit in hits[: self.passages]:
-            for sid in self.index.chunk_sentences[hit.chunk.chunk_id]:
-                if sid in seen:
-                    continue
-                seen.add(sid)
-                s = self.index.sentences[sid]
-                out.append(_Window(s.doc_id, sid, sid, s.start, s.end, hit.score / top))
-        return out
+    # --- candidates and their features --------------------------------------------------------
 
-    def _windows(self, sentences: list[_Window], vectors: np.ndarray):
-        """Single sentences plus runs of up to `max_sentences` consecutive ones."""
-        position = {s.first: i for i, s in enumerate(sentences)}
-        windows, window_vectors = [], []
-        for s in sentences:
+    def candidates(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> Candidates:
+        """Every window of 1..`max_sentences` sentences of the best passages, with features."""
+        index = self.index
+        hits = list(hits[: self.passages])
+        if not hits:
+            return Candidates([], np.zeros((0, len(FEATURES)), np.float32))
+        passage_of: dict[int, int] = {}
+        for rank, hit in enumerate(hits):
+            for sid in index.chunk_sentences[hit.chunk.chunk_id]:
+                passage_of.setdefault(sid, rank)
+        ids = sorted(passage_of)
+        # Neighbours too: a window's context is evidence even outside the passage.
+        around = sorted(set(ids) | {i - 1 for i in ids} | {i + 1 for i in ids})
+        around = [i for i in around if 0 <= i < len(index.sentences)]
+        sims = dict(zip(around, (index.sentence_matrix[around] @ qvec).tolist()))
+        # The best raw score: a period boost may have put a lower one first (`qa.retrieval`).
+        best_hit = max(hit.score for hit in hits)
+        top = best_hit if best_hit > 0 else 1.0
+        q_terms = set(self.analyzer.terms(question))
+        idf = self._idf(q_terms)
+        total_idf = sum(idf.values()) or 1.0
+        kind = phrase.question_kind(question)
+        form = _KIND_FORMS.get(kind)
+        windows, rows = [], []
+        for sid in ids:
+            doc_id = index.sentences[sid].doc_id
+            doc_first, doc_stop = self._doc_sentences[doc_id]
+            article = index.articles[doc_id]
+            title_terms = self._title(doc_id, article.title)
+            lead = doc_first
             for size in range(1, self.max_sentences + 1):
-                members = [position.get(s.first + k) for k in range(size)]
-                if None in members or sentences[members[-1]].doc_id != s.doc_id:
+                last = sid + size - 1
+                if last not in passage_of or index.sentences[last].doc_id != doc_id:
                     break
-                parts = [sentences[m] for m in members]
-                lengths = [p.end - p.start for p in parts]
-                window_vectors.append(length_weighted_mean(vectors[members], lengths))
-                windows.append(
-                    _Window(
-                        s.doc_id,
-                        s.first,
-                        parts[-1].first,
-                        s.start,
-                        parts[-1].end,
-                        max(p.passage_score for p in parts),
+                members = list(range(sid, last + 1))
+                parts = [index.sentences[m] for m in members]
+                start, end = parts[0].start, parts[-1].end
+                text = article.text[start:end]
+                if size == 1:
+                    window_sim = sims[sid]
+                else:
+                    vector = length_weighted_mean(
+                        index.sentence_matrix[members], [p.end - p.start for p in parts]
+                    )
+                    window_sim = float(vector @ qvec)
+                neighbours = [
+                    sims[i] for i in (sid - 1, last + 1) if i in sims and doc_first <= i < doc_stop
+                ]
+                passage = min(passage_of[m] for m in members)
+                hit = hits[passage]
+                terms = set().union(*(self._terms(m) for m in members))
+                found = q_terms & terms
+                in_title = q_terms & title_terms
+                lead_sim = sims.get(lead)
+                if lead_sim is None:
+                    lead_sim = float(index.sentence_matrix[lead] @ qvec)
+                    sims[lead] = lead_sim
+                n_doc = max(doc_stop - doc_first - 1, 1)
+                rows.append(
+                    (
+                        window_sim,
+                        max(sims[m] for m in members),
+                        max(neighbours, default=0.0),
+                        lead_sim,
+                        hit.score / top,
+                        hit.score,
+                        1.0 if passage == 0 else 0.0,
+                        hit.lexical_score,
+                        len(found) / len(q_terms) if q_terms else 0.0,
+                        sum(idf[t] for t in found) / total_idf,
+                        sum(idf[t] for t in found | in_title) / total_idf,
+                        sum(idf[t] for t in in_title) / total_idf,
+                        1.0 if form is not None and form.search(text) else 0.0,
+                        1.0 if sid == doc_first else 0.0,
+                        (sid - doc_first) / n_doc,
+                        (end - start) / 100,
+                        1.0 if size > 1 else 0.0,
                     )
                 )
-        return windows, np.array(window_vectors, np.float32).reshape(len(windows), -1)
+                windows.append(_Window(doc_id, sid, last, start, end, passage))
+        features = np.array(rows, np.float32).reshape(len(rows), len(FEATURES))
+        if self._shift:
+            features[:, self._sim_columns] += self._shift
+        return Candidates(windows, features)
+
+    def _idf(self, terms: set[str]) -> dict[str, float]:
+        """Rarity of each question term among the corpus' chunks (unknown terms: rarest)."""
+        n = max(len(self.index.chunks), 1)
+        df = self.index.keywords.document_frequency(sorted(terms))
+        return {t: math.log(1 + n / (1 + df[t])) for t in terms}
+
+    def _terms(self, sentence_id: int) -> frozenset[str]:
+        """A sentence's analysed terms, computed once per sentence."""
+        terms = self._sentence_terms.get(sentence_id)
+        if terms is None:
+            s = self.index.sentences[sentence_id]
+            text = self.index.articles[s.doc_id].text[s.start : s.end]
+            terms = self._sentence_terms[sentence_id] = frozenset(self.analyzer.terms(text))
+        return terms
+
+    def _title(self, doc_id: str, title: str) -> set[str]:
+        terms = self._title_terms.get(doc_id)
+        if terms is None:
+            terms = self._title_terms[doc_id] = set(self.analyzer.terms(title or ""))
+        return terms
+
+    # --- scoring, declining, choosing ---------------------------------------------------------
+
+    def scores(
+        self, candidates: Candidates, prior: Mapping[str, float] | None = None
+    ) -> np.ndarray:
+        """The ranker's score of every window (a log-odds scale), plus an optional prior.
+
+        `prior` maps a doc_id to an additive score (e.g. a date boost); windows of other
+        articles get 0.
+        """
+        scores = candidates.features @ self.model.ranker
+        if prior:
+            scores = scores + np.array(
+                [prior.get(w.doc_id, 0.0) for w in candidates.windows], np.float32
+            )
+        return scores
+
+    def answerable(self, candidates: Candidates, scores: np.ndarray) -> float:
+        """P(the corpus holds the answer), from the decline model."""
+        z = decline_features(candidates.features, scores) @ self.model.decline
+        return 1 / (1 + math.exp(-(float(z) + self.model.decline_intercept)))
 
     def answer_batch(
-        self, questions: Sequence[str], query_vectors: np.ndarray, hits: Sequence[Sequence[Hit]]
+        self,
+        questions: Sequence[str],
+        query_vectors: np.ndarray,
+        hits: Sequence[Sequence[Hit]],
+        priors: Sequence[Mapping[str, float] | None] | None = None,
+        newest_first: Sequence[bool] | None = None,
     ) -> list[Answer]:
+        """One answer per question; `priors[i]` (optional) boosts articles for question i.
+
+        `newest_first[i]` ranks a newer near-equal alternative above an older one
+        (`qa.period.prefer_newest`): for questions that name no period, or "now".
+        """
         answers = []
-        for question, qvec, question_hits in zip(questions, query_vectors, hits):
-            sentences = self._sentences(question_hits)
-            vectors = self.index.sentence_matrix[[s.first for s in sentences]]
-            top_passage = question_hits[0].score if question_hits else 0.0
-            answers.append(self._answer(question, qvec, sentences, vectors, top_passage))
+        for n, (question, qvec, question_hits) in enumerate(zip(questions, query_vectors, hits)):
+            prior = priors[n] if priors else None
+            newest = bool(newest_first[n]) if newest_first else False
+            answers.append(self._answer(question, qvec, question_hits, prior, newest))
         return answers
-
-    def confidence(self, top_passage: float, sentence_similarity: np.ndarray) -> float:
-        share = self.weights.confidence_passage
-        return share * top_passage + (1 - share) * float(sentence_similarity.max())
-
-    def _text(self, window: _Window) -> str:
-        return self.index.articles[window.doc_id].text[window.start : window.end]
 
     def _answer(
         self,
         question: str,
         qvec: np.ndarray,
-        sentences: list[_Window],
-        vectors: np.ndarray,
-        top_passage: float,
+        hits: Sequence[Hit],
+        prior: Mapping | None,
+        newest_first: bool = False,
     ) -> Answer:
-        if (
-            not sentences
-            or self.confidence(top_passage, vectors @ qvec) < self.weights.decline_below
-        ):
+        candidates = self.candidates(question, qvec, hits)
+        if not candidates.windows:
             return Answer(question, abstained=True)
-        windows, window_vectors = self._windows(sentences, vectors)
-        scores = self._scores(question, windows, window_vectors @ qvec)
-        order = np.argsort(-scores, kind="stable")
-        best = float(scores[order[0]])
-        chosen: list[tuple[_Window, float]] = []
-        for i in order:
-            if len(chosen) == self.max_snippets:
-                break
-            window, score = windows[i], float(scores[i])
-            if chosen and score < best * self.weights.keep_ratio:
-                break
-            if any(
-                w.doc_id == window.doc_id and w.start < window.end and window.start < w.end
-                for w, _ in chosen
-            ):
-                continue
-            chosen.append((window, score))
+        # Whether to answer at all is judged without the date preferences: a period says which
+        # evidence to prefer, not that there is any.
+        plain = self.scores(candidates)
+        if self.answerable(candidates, plain) < self.model.decline_threshold:
+            return Answer(question, abstained=True)
+        scores = self.scores(candidates, prior) if prior else plain
+        if newest_first:
+            scores = self._prefer_newest(candidates.windows, scores)
+        chosen = self.choose(candidates, scores)
         snippets = []
-        for n, (window, score) in enumerate(chosen, 1):
-            article = self.index.articles[window.doc_id]
-            citation = Citation(
-                n,
-                article.doc_id,
-                article.title,
-                article.date,
-                article.source,
-                window.start,
-                window.end,
+        for n, (window, score, duplicates) in enumerate(chosen, 1):
+            text = self._text(window)
+            also = tuple(self._citation(0, w) for w in duplicates)
+            snippets.append(
+                Snippet(
+                    text,
+                    score,
+                    self._citation(n, window),
+                    # The phrase is looked for in the first snippet only: it is the answer.
+                    answer=self._phrase(question, window, text) if n == 1 else None,
+                    also=also,
+                )
             )
-            snippets.append(Snippet(self._text(window), score, citation))
         return Answer(question, abstained=False, snippets=tuple(snippets))
 
-    def _scores(self, question: str, windows: list[_Window], similarity: np.ndarray) -> np.ndarray:
+    def _prefer_newest(self, windows: Sequence[_Window], scores: np.ndarray) -> np.ndarray:
+        """`qa.period.prefer_newest` over the windows, by their articles' dates and vectors."""
+        days = [day_of(self.index.articles[w.doc_id].date) for w in windows]
+        if sum(day is not None for day in days) < 2:
+            return scores
+        vectors = np.array(
+            [
+                length_weighted_mean(
+                    self.index.sentence_matrix[w.first : w.last + 1],
+                    [s.end - s.start for s in self.index.sentences[w.first : w.last + 1]],
+                )
+                for w in windows
+            ],
+            np.float32,
+        )
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
         w = self.weights
-        question_terms = set(self.analyzer.terms(question))
-        kinds = [form for asks, form in _ANSWER_KINDS if asks.search(question)]
-        scores = np.empty(len(windows), np.float32)
-        for i, window in enumerate(windows):
-            text = self._text(window)
-            overlap = 0.0
-            if question_terms:
-                overlap = len(question_terms & set(self.analyzer.terms(text))) / len(question_terms)
-            kind = 1.0 if kinds and all(form.search(text) for form in kinds) else 0.0
-            excess = max(0, len(text) - w.free_chars) / 100
-            scores[i] = (
-                w.sentence * similarity[i]
-                + w.passage * window.passage_score
-                + w.overlap * overlap
-                + w.answer_kind * kind
-                - w.length * excess
-            )
-        return scores
+        margin = w.recency_margin * self.band
+        return prefer_newest(scores, days, vectors, margin, w.recency_similarity)
+
+    @property
+    def band(self) -> float:
+        """How far below the best a window may score and still be shown (the fitted
+        `extra_ratio` as a score difference): the unit of the time preferences, so they keep
+        their strength when the ranker is refitted on another scale."""
+        return -math.log(min(max(self.model.extra_ratio, 1e-9), 1.0))
+
+    def choose(
+        self, candidates: Candidates, scores: np.ndarray
+    ) -> list[tuple[_Window, float, list[_Window]]]:
+        """The snippets to show (see `choose`)."""
+        texts = [self._text(w) for w in candidates.windows]
+        picked = choose(
+            candidates.windows,
+            texts,
+            scores,
+            self.model.extra_ratio,
+            self.model.duplicate_jaccard,
+            self.max_snippets,
+        )
+        return [
+            (candidates.windows[i], float(scores[i]), [candidates.windows[j] for j in twins])
+            for i, twins in picked
+        ]
+
+    def _phrase(self, question: str, window: _Window, text: str) -> AnswerSpan | None:
+        span = phrase.best_phrase(question, text, self.model.phrase)
+        if span is None:
+            return None
+        start, end = span
+        if end - start > self.model.max_phrase_chars:
+            return None
+        return AnswerSpan(text[start:end], window.start + start, window.start + end)
+
+    def _citation(self, n: int, window: _Window) -> Citation:
+        article = self.index.articles[window.doc_id]
+        return Citation(
+            n,
+            article.doc_id,
+            article.title,
+            article.date,
+            article.source,
+            window.start,
+            window.end,
+            http_url(article.url),
+        )
+
+    def _text(self, window: _Window) -> str:
+        return self.index.articles[window.doc_id].text[window.start : window.end]
+
+
+def decline_features(features: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The decline model's inputs (`DECLINE_FEATURES`) from one question's candidates."""
+    order = np.argsort(-scores, kind="stable")
+    best = features[order[0]]
+    second = float(scores[order[1]]) if len(order) > 1 else float(scores[order[0]]) - 5.0
+    col = FEATURES.index
+    return np.array(
+        [
+            float(scores[order[0]]),
+            float(scores[order[0]]) - second,
+            best[col("sim_window")],
+            best[col("sim_best")],
+            best[col("passage_abs")],
+            best[col("passage_keyword")],
+            best[col("idf_overlap")],
+            best[col("idf_context")],
+            float(features[:, col("idf_context")].max()),
+        ],
+        np.float32,
+    )
+
+
+def choose(
+    windows: Sequence[_Window],
+    texts: Sequence[str],
+    scores: np.ndarray,
+    extra_ratio: float,
+    duplicate_jaccard: float,
+    max_snippets: int,
+) -> list[tuple[int, list[int]]]:
+    """The best window, then others only when close in score and not the same evidence.
+
+    A window is kept after the first only when exp(score - best) >= `extra_ratio` (the ranker's
+    scores are log-odds, so this is a ratio of probabilities). A window overlapping a chosen one
+    is skipped; a near-copy of a chosen one in another article (the same agency sentence in
+    another paper: word-set Jaccard >= `duplicate_jaccard`) adds its citation to that snippet
+    instead. Returns `(window index, [indexes of its near-copies])`, best first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    floor = float(scores[order[0]]) + math.log(max(extra_ratio, 1e-9))
+    chosen: list[tuple[int, list[int]]] = []
+    words: list[set[str]] = []
+    for i in order:
+        i = int(i)
+        window = windows[i]
+        if chosen and float(scores[i]) < floor:
+            break
+        if any(_overlaps(windows[k], window) for k, _ in chosen):
+            continue
+        mine = _words(texts[i])
+        twin = next(
+            (
+                n
+                for n, other in enumerate(words)
+                if windows[chosen[n][0]].doc_id != window.doc_id
+                and _jaccard(mine, other) >= duplicate_jaccard
+            ),
+            None,
+        )
+        if twin is not None:
+            if not any(_overlaps(windows[k], window) for k in chosen[twin][1]):
+                chosen[twin][1].append(i)
+            continue
+        if len(chosen) == max_snippets:
+            break
+        chosen.append((i, []))
+        words.append(mine)
+    return chosen
+
+
+def _overlaps(a: _Window, b: _Window) -> bool:
+    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
+
+
+_WORD = re.compile(r"\w+", re.U)
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0

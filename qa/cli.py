@@ -15,12 +15,22 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# numpy's BLAS only scores a question against the index (small products): one thread, so it
+# never spins on a core the encoder (ONNX Runtime, its own pool) is using.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from qa.config import Settings  # noqa: E402
 from qa.errors import InvalidInput, QAError  # noqa: E402
 
 DEFAULT_CORPUS = Path("seeds")
 DEFAULT_INDEX = Path("index")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 1, like every other error."""
+
+    def error(self, message: str):
+        self.exit(1, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def positive_int(text: str) -> int:
@@ -42,6 +52,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, max_article_chars=args.max_article_chars)
     if getattr(args, "follow_symlinks", False):
         settings = replace(settings, follow_symlinks=True)
+    if getattr(args, "encoder", None):
+        settings = replace(settings, encoder=args.encoder)
     return settings
 
 
@@ -49,12 +61,23 @@ def _print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False), flush=True)
 
 
-def run_index(corpus: Path, index: Path, settings: Settings, show_progress: bool = True):
-    """Read the corpus and (re)build the index; returns (BuildReport, skipped)."""
+def run_index(
+    corpus: Path,
+    index: Path,
+    settings: Settings,
+    show_progress: bool = True,
+    index_type: str = "auto",
+    ray: str | None = None,
+    workers: int | None = None,
+):
+    """Read the corpus and (re)build the index; returns (BuildReport, skipped).
+
+    `ray`: embed on Ray (`local`, `auto` or `ray://host:port`, see `qa.cluster`), else here.
+    """
     from tqdm import tqdm
 
     from qa.corpus import read_corpus
-    from qa.embedding import Embedder
+    from qa.embedding import load_embedder
     from qa.index import build_index
 
     if index.exists() and not index.is_dir():
@@ -63,7 +86,17 @@ def run_index(corpus: Path, index: Path, settings: Settings, show_progress: bool
     if not read.articles:
         reasons = "; ".join(f"{s.source}: {s.reason}" for s in read.skipped[:5])
         raise InvalidInput(f"no usable articles in {corpus}" + (f" ({reasons})" if reasons else ""))
-    embedder = Embedder(settings.model, settings.model_dir, settings.batch_size)
+    embedder = load_embedder(
+        settings.model, settings.encoder, settings.model_dir, settings.batch_size
+    )
+    if ray is not None:
+        from qa.cluster import RayEmbedder, connect
+
+        if settings.encoder == "int8":
+            raise InvalidInput("--ray embeds with the fp32 encoder: leave out --encoder int8")
+
+        connect(ray, workers)
+        embedder = RayEmbedder(settings.model, settings.model_dir, settings.batch_size, workers)
     bar = tqdm(
         total=0, unit="chunk", desc="Embedding", disable=not show_progress or None, file=sys.stderr
     )
@@ -74,16 +107,35 @@ def run_index(corpus: Path, index: Path, settings: Settings, show_progress: bool
         bar.refresh()
 
     try:
-        report = build_index(read.articles, index, settings, embedder, on_progress)
+        report = build_index(read.articles, index, settings, embedder, on_progress, index_type)
+    except OSError as err:  # the index folder cannot be created or written
+        raise InvalidInput(
+            f"cannot write {err.filename or index} ({err.strerror or err}): "
+            "give an --index folder you can write to"
+        ) from err
     finally:
         bar.close()
     return report, read.skipped
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    report, skipped = run_index(args.corpus, args.index, _settings(args), not args.json)
+    from qa import takedown
+
+    before = takedown.live_articles(args.index)
+    report, skipped = run_index(
+        args.corpus,
+        args.index,
+        _settings(args),
+        not args.json,
+        index_type=args.index_type,
+        ray=args.ray,
+        workers=args.workers,
+    )
+    # Articles that left the corpus leave no text behind (old versions, cache, feedback).
+    removed = takedown.after_rebuild(args.index, before, _settings(args))
     summary = asdict(report) | {
         "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
+        "takedown": asdict(removed),
     }
     if args.json:
         _print_json(summary)
@@ -110,9 +162,11 @@ def _filters(args: argparse.Namespace):
 def format_answer(answer) -> str:
     from qa.answer import DECLINE_DE
 
-    if answer.abstained:
-        return DECLINE_DE
     lines = []
+    if answer.period is not None:
+        lines.append(f"Zeitraum: {period_label(answer.period)}")
+    if answer.abstained:
+        return "\n".join([*lines, DECLINE_DE])
     first = answer.snippets[0] if answer.snippets else None
     if first is not None and first.answer is not None:
         lines.append(f"Antwort: {first.answer.text} [{first.citation.n}]")
@@ -122,10 +176,18 @@ def format_answer(answer) -> str:
     for s in answer.snippets:
         for c in (s.citation, *s.also):
             n = f"[{c.n}]" if c is s.citation else f"    (auch [{s.citation.n}])"
+            link = f", {c.url}" if c.url else ""
             lines.append(
                 f"{n} {c.title} ({c.date or 'ohne Datum'}), {c.source}, Zeichen {c.start}–{c.end}"
+                + link
             )
     return "\n".join(lines)
+
+
+def period_label(period) -> str:
+    """ "2019", or the span and the words that named it: "2024 („vor einem Jahr“)"."""
+    label = period.label()
+    return label if period.text == label else f"{label} („{period.text}“)"
 
 
 def read_lines(path: str, what: str = "--batch file") -> list[str]:
@@ -180,7 +242,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     questions = questions_from(args)
     filters = _filters(args)
-    service = QAService(args.index, _settings(args))
+    service = QAService(args.index, _settings(args), embedder=_chosen_embedder(args))
     if args.batch:
         results = answer_each(service, questions, filters)
     else:
@@ -198,6 +260,29 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen_embedder(args: argparse.Namespace):
+    """The model named by `--model`, or None to use the one the index was built with.
+
+    The service refuses an index built with another model (its vectors would not compare).
+    """
+    if not args.model:
+        return None
+    from qa.embedding import Embedder
+
+    settings = _settings(args)
+    return Embedder(settings.model, settings.model_dir, settings.batch_size)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """`qa chat`: questions from standard input, follow-ups resolved (see `qa.chat`)."""
+    from qa.chat import run_chat
+    from qa.service import QAService
+
+    filters = _filters(args)
+    service = QAService(args.index, _settings(args), embedder=_chosen_embedder(args))
+    return run_chat(service, filters, sys.stdin, sys.stdout, sys.stderr, args.json, format_answer)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from qa.service import QAService
 
@@ -213,18 +298,46 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.auth import check_exposure, read_auth_file
     from qa.errors import IndexUnavailable
     from qa.index import SearchIndex
 
+    # Checked before anything is loaded or bound: a public server needs a login.
+    check_exposure(args.host, args.auth_file, args.no_auth)
+    users = read_auth_file(args.auth_file) if args.auth_file else None
     settings = _settings(args)
     try:
-        SearchIndex.load(args.index)
+        index = SearchIndex.load(args.index)
+        if args.model and index.manifest.model != args.model:
+            raise InvalidInput(
+                f"the index in {args.index} was built with the model {index.manifest.model!r}, "
+                f"not {args.model!r}: rebuild it with `qa --model {args.model} index --index "
+                f"{args.index}` or leave out --model"
+            )
     except IndexUnavailable:
+        if args.read_only:  # a replica never indexes: it serves what the indexer wrote
+            raise
         print(f"No usable index in {args.index}; indexing {args.corpus} first …", file=sys.stderr)
         run_index(args.corpus, args.index, settings)
     from qa.ui.app import serve
 
-    serve(args.index, settings, host=args.host, port=args.port)
+    feedback = args.feedback or (None if args.read_only else args.index / "feedback.jsonl")
+    serve(args.index, settings, host=args.host, port=args.port, feedback_path=feedback, auth=users)
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from qa import takedown
+
+    removed = takedown.forget(args.index, args.source, _settings(args), args.feedback)
+    if args.json:
+        _print_json(asdict(removed))
+    else:
+        print(
+            f"Forgot {removed.articles} article(s) in {args.index}: {removed.feedback_lines} "
+            f"feedback line(s) and {removed.cached_vectors} cached vector(s) deleted. Remove "
+            "the file(s) from the corpus folder too, or the next `qa index` brings them back."
+        )
     return 0
 
 
@@ -235,8 +348,26 @@ def port_number(text: str) -> int:
     return value
 
 
+def add_scale_options(p: argparse.ArgumentParser) -> None:
+    """`qa index` options for large archives: index type and Ray (docs/scaling.md)."""
+    p.add_argument(
+        "--index-type",
+        choices=("exact", "approx", "auto"),
+        default="auto",
+        help="exact FAISS search, approximate (IVF-PQ) or by size (auto, the default)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="embed on Ray: a local runtime, or `auto` / ray://host:port for a cluster",
+    )
+    p.add_argument("--workers", type=positive_int, help="Ray encoder workers (all CPUs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qa",
         description="Nachrichten-QA: answers questions about a news archive with quoted, cited "
         "sentences from the articles. Nothing is generated.",
@@ -244,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="sentence-transformers model name or folder (on disk)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
+    from qa import chat
 
     p = sub.add_parser("index", help="build or update the index from a corpus folder")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder (seeds/)")
@@ -256,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also read links that point outside the corpus folder (skipped by default)",
     )
+    p.add_argument(
+        "--encoder",
+        choices=("fp32", "int8"),
+        help="int8 (ONNX Runtime; the default for the default model) or fp32 (torch)",
+    )
+    add_scale_options(p)
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer a question with cited snippets")
@@ -267,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-to", help="only articles up to this date (YYYY[-MM[-DD]])")
     p.add_argument("--source", action="append", help="only this source file/folder or publisher")
     p.set_defaults(func=cmd_ask)
+    chat.add_parser(sub, DEFAULT_INDEX, cmd_chat)
 
     p = sub.add_parser("show", help="print an article by its id (as cited)")
     p.add_argument("doc_id")
@@ -279,10 +418,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     p.add_argument("--port", type=port_number, default=7860, help="port (7860)")
+    p.add_argument(
+        "--read-only", action="store_true", help="a replica: never index, write nothing there"
+    )
+    p.add_argument("--feedback", type=Path, help="append 👍/👎 ratings to this file")
+    p.add_argument(
+        "--auth-file",
+        type=Path,
+        metavar="FILE",
+        help="require a login: one `user:password` per line, file mode 600",
+    )
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve a non-loopback --host without a login anyway",
+    )
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser(
+        "forget",
+        help="take articles out of the index now: no text left in index, cache or feedback",
+    )
+    p.add_argument("source", nargs="+", help="source as cited (file, file#n, folder/) or doc_id")
+    p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
+    p.add_argument("--feedback", type=Path, help="also scrub this feedback file")
+    p.add_argument("--json", action="store_true", help="print what was removed as JSON")
+    p.set_defaults(func=cmd_forget)
+
+    from qa import check_cli
     from qa.eval import run as eval_run
 
+    check_cli.add_parser(sub, DEFAULT_INDEX)
+    from qa import cache
+
+    cache.add_parser(sub)
     eval_run.add_parser(sub)
     return parser
 

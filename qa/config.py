@@ -38,31 +38,47 @@ class FusionWeights:
     chunk: float = 0.5  # question vs the chunk's vector
     sentence: float = 0.5  # question vs the chunk's best sentence
     keyword: float = 0.1  # normalised BM25
+    # Added to the fused score of a chunk whose article lies in the period the question names
+    # ("2019", "im März 2020"): a strong preference, not a filter (`qa.period`).
+    period: float = 0.1
 
 
 @dataclass(frozen=True)
 class ReaderWeights:
-    """How a candidate snippet's score is made; chosen on held-out data (docs/results.md)."""
+    """Reader settings. The ranker, decline model and phrase scorer themselves are fitted
+    (`qa/reader_weights.json`, `python -m benchmarks.fit_reader`; docs/tuning.md "Reader")."""
 
+    # Unused since the reader is fitted; kept so that `--set reader.…` lines keep parsing.
     sentence: float = 1.0
     passage: float = 0.8
     overlap: float = 0.1
     answer_kind: float = 0.05
-    # Per 100 characters beyond `free_chars`: longer snippets must earn their length.
     length: float = 0.006
     free_chars: int = 250
-    # The reader declines when its confidence, `confidence_passage` x the best passage's fused
-    # score + the rest x the best sentence's similarity to the question, is below this. Both
-    # parts are on fixed scales, so one threshold serves every question (docs/results.md).
     confidence_passage: float = 0.5
-    decline_below: float = 0.858
-    # Extra snippets must score at least this share of the best one.
     keep_ratio: float = 0.9
+    # The similarity scale the fitted models assume, as the old cosine decline threshold: another
+    # embedder's scale (e.g. the tests' hash embedder, 0.45) shifts every similarity feature by
+    # 0.858 - decline_below before the fitted models see it.
+    decline_below: float = 0.858
+    # Time (`qa.period`; chosen on benchmarks/data/dated.*, docs/results.md "Time"), in units of
+    # the reader's band (`Reader.band`: how far below the best an extra snippet may score).
+    # Added to the score of windows from an article inside the period the question names ...
+    period: float = 2.0
+    # ... and without a named period (or with "aktuell", "derzeit"), a newer window at most
+    # `recency_margin` below an older one whose vector it resembles (cosine >= `recency_similarity`,
+    # the scale of multilingual-e5) is ranked just above it: the newest figure first.
+    recency_margin: float = 2.0
+    recency_similarity: float = 0.92
 
 
 @dataclass(frozen=True)
 class Settings:
     model: str = DEFAULT_MODEL
+    # fp32 (sentence-transformers, torch) or int8 (ONNX Runtime, `qa.onnx_encoder`); `auto`:
+    # int8 for the default model, fp32 for others. Chosen when indexing; the index records it,
+    # and questions are always encoded by the encoder that built the index.
+    encoder: str = "fp32"
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Chunking: characters, sized so a chunk stays well under the model's 512 tokens.
     chunk_size: int = 900

@@ -18,9 +18,46 @@ import numpy as np
 from qa.config import DEFAULT_MODEL
 from qa.errors import EmbeddingError
 
+ENCODERS = ("fp32", "int8")
+
+
+def resolve_encoder(model: str, encoder: str = "auto") -> str:
+    """`fp32` or `int8`; `auto` is int8 for the default model (the only one built as int8)."""
+    if encoder == "auto":
+        return "int8" if model == DEFAULT_MODEL else "fp32"
+    if encoder not in ENCODERS:
+        raise EmbeddingError(f"unknown encoder {encoder!r}: use fp32 or int8")
+    return encoder
+
+
+def load_embedder(
+    model: str, encoder: str, models_dir: Path | None, batch_size: int = 32
+) -> Embedder:
+    """The embedder for `model` run by `encoder` (`fp32`: sentence-transformers and torch;
+    `int8`: ONNX Runtime only, `qa.onnx_encoder`). Nothing heavy is imported here."""
+    if resolve_encoder(model, encoder) == "int8":
+        from qa.onnx_encoder import OnnxEmbedder
+
+        return OnnxEmbedder(model, models_dir, batch_size)
+    return Embedder(model, models_dir, batch_size)
+
+
+def encoder_of(embedder) -> str:
+    """The encoder an embedder runs (`fp32` for any without the attribute)."""
+    return getattr(embedder, "encoder", "fp32")
+
+
+def cache_name(embedder) -> str:
+    """What the embedding cache files vectors under: the model, and the encoder unless fp32
+    (so caches written before the int8 encoder existed stay valid, and the two never mix)."""
+    encoder = encoder_of(embedder)
+    return embedder.model_name if encoder == "fp32" else f"{embedder.model_name}#{encoder}"
+
 
 class Embedder:
     """Encodes queries and passages with the model's own prompts; loads the model on first use."""
+
+    encoder = "fp32"
 
     def __init__(
         self, model: str = DEFAULT_MODEL, models_dir: Path | None = None, batch_size: int = 32
@@ -148,7 +185,8 @@ def embed_with_cache(
     Returns the vectors and how many texts were newly embedded. Each batch is committed to
     the cache as soon as it is done.
     """
-    keys = [cache.key(embedder.model_name + "\x00" + t) for t in texts]
+    name = cache_name(embedder)
+    keys = [cache.key(name + "\x00" + t) for t in texts]
     known = cache.get_many(keys)
     # Longest first, so every batch holds texts of similar length and little padding.
     missing = sorted(
@@ -156,10 +194,7 @@ def embed_with_cache(
     )
     if on_progress and len(texts) > len(missing):
         on_progress(len(texts) - len(missing))
-    step = embedder.batch_size * 8
-    for i in range(0, len(missing), step):
-        batch = missing[i : i + step]
-        vectors = embedder.encode_passages([texts[j] for j in batch])
+    for batch, vectors in _encode_missing(embedder, texts, missing):
         cache.put_many([keys[j] for j in batch], vectors)
         for j, v in zip(batch, vectors):
             known[keys[j]] = v
@@ -168,3 +203,20 @@ def embed_with_cache(
     if not texts:
         return np.zeros((0, embedder.dimension), np.float32), 0
     return np.stack([known[k] for k in keys]).astype(np.float32), len(missing)
+
+
+def _encode_missing(embedder, texts: Sequence[str], missing: list[int]):
+    """`(positions in texts, vectors)` batch by batch, each ready to commit to the cache.
+
+    An embedder with `stream_passages` (the Ray one, `qa.cluster`) encodes everything in
+    parallel and yields blocks as its workers finish them.
+    """
+    stream = getattr(embedder, "stream_passages", None)
+    if stream is not None:
+        for positions, vectors in stream([texts[j] for j in missing]):
+            yield [missing[p] for p in positions], vectors
+        return
+    step = embedder.batch_size * 8
+    for i in range(0, len(missing), step):
+        batch = missing[i : i + step]
+        yield batch, embedder.encode_passages([texts[j] for j in batch])

@@ -93,6 +93,11 @@ class KeywordIndex:
         best *= len(all_terms) / len(terms)
         return raw / best if best > 0 else raw
 
+    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
+        """In how many chunks each analysed term occurs (0 for terms the corpus lacks)."""
+        vocab, indptr = self._retriever.vocab_dict, self._retriever.scores["indptr"]
+        return {t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms}
+
     def save(self, folder: Path) -> None:
         self._retriever.save(str(folder), show_progress=False)
 

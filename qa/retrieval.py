@@ -7,12 +7,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
+from qa import ann
+from qa.ann import RowFilter
 from qa.config import FusionWeights
 from qa.errors import InvalidFilter
 from qa.index import SearchIndex
+from qa.period import Period
 from qa.types import Hit
 
 DATE_FORMS = "YYYY, YYYY-MM or YYYY-MM-DD (for example 2019, 2019-03 or 2019-03-31)"
@@ -110,18 +112,20 @@ class Retriever:
         self.index = index
         self.candidates = candidates
         self.weights = weights or FusionWeights()
+        self._rows: RowFilter | None = None
 
-    def allowed_chunks(self, filters: Filters) -> np.ndarray | None:
+    def allowed_rows(self, filters: Filters) -> tuple[np.ndarray, np.ndarray] | None:
+        """Boolean masks over chunks and sentences that `filters` allow; None for no filter.
+
+        A few numpy operations over per-row article numbers (`RowFilter`), so a filter costs
+        milliseconds even at millions of sentences.
+        """
         if filters.is_empty():
             return None
-        allowed_docs = {
-            doc_id
-            for doc_id, a in self.index.articles.items()
-            if filters.allows(a.date, a.source, a.publisher)
-        }
-        return np.array(
-            [c.chunk_id for c in self.index.chunks if c.doc_id in allowed_docs], dtype=np.int64
-        )
+        if self._rows is None:
+            self._rows = RowFilter.of(self.index)
+        articles = self._rows.article_mask(filters.date_from, filters.date_to, filters.sources)
+        return self._rows.chunk_mask(articles), self._rows.sentence_mask(articles)
 
     def search_batch(
         self,
@@ -129,42 +133,43 @@ class Retriever:
         query_vectors: np.ndarray,
         top_k: int = 10,
         filters: Filters | None = None,
+        periods: Sequence[Period | None] | None = None,
     ) -> list[list[Hit]]:
         """The `top_k` best chunks for each question, best first.
 
         Candidates come from three searches (chunk vectors, sentence vectors, BM25); every
         candidate then gets all three scores exactly, so fusion never mistakes "not proposed"
         for "no match".
+
+        `periods[i]`, the period question i names (`qa.period`), is a strong preference, not a
+        filter: the three searches are also run within the period's articles, and a chunk of
+        an article inside it ranks as if its fused score were `weights.period` higher. Its
+        `Hit.score` stays the fused score, so the reader judges relevance unchanged.
         """
         index = self.index
-        filters = filters or Filters()
-        allowed = self.allowed_chunks(filters)
-        if allowed is not None and len(allowed) == 0:
-            return [[] for _ in questions]
+        masks = self.allowed_rows(filters or Filters())
+        chunk_mask, sentence_mask = masks if masks is not None else (None, None)
+        in_period = self._period_masks(periods or [None] * len(questions), masks)
         k = min(self.candidates, len(index.chunks))
-        chunk_params = sentence_params = None
-        if allowed is not None:
-            k = min(k, len(allowed))
-            chunk_params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            allowed_sentences = np.concatenate(
-                [np.arange(g.start, g.stop) for g in (index.chunk_sentences[c] for c in allowed)]
-            )
-            sentence_params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed_sentences))
-        _, chunk_ids = index.chunk_vectors.search(query_vectors, k, params=chunk_params)
-        _, sentence_ids = index.sentence_vectors.search(query_vectors, k, params=sentence_params)
+        if chunk_mask is not None:
+            k = min(k, int(np.count_nonzero(chunk_mask)))
+            if k == 0:
+                return [[] for _ in questions]
+        chunk_ids, sentence_ids = self.dense(query_vectors, k, chunk_mask, sentence_mask)
         w = self.weights
         results = []
         for row, question in enumerate(questions):
             qvec = query_vectors[row]
             keyword_scores = index.keywords.scores(question)
-            if allowed is not None:
-                mask = np.zeros_like(keyword_scores)
-                mask[allowed] = 1.0
-                keyword_scores *= mask
+            if chunk_mask is not None:
+                keyword_scores = np.where(chunk_mask, keyword_scores, 0.0).astype(np.float32)
             top_keyword = np.argpartition(-keyword_scores, k - 1)[:k]
             candidates = {int(i) for i in chunk_ids[row] if i >= 0}
             candidates |= {int(index.sentence_chunk[i]) for i in sentence_ids[row] if i >= 0}
             candidates |= {int(i) for i in top_keyword if keyword_scores[i] > 0}
+            period_chunks = in_period[row]
+            if period_chunks is not None:
+                candidates |= self._period_candidates(qvec, keyword_scores, k, *period_chunks)
             order = sorted(candidates)
             chunk_scores = index.chunk_matrix[order] @ qvec
             best_sentence = [
@@ -176,6 +181,102 @@ class Retriever:
                 for j, c in enumerate(order)
             }
             lists = [[(c, scores[n]) for c, scores in signals.items()] for n in range(3)]
-            fused = fuse(lists, (w.chunk, w.sentence, w.keyword))[:top_k]
-            results.append([Hit(index.chunks[c], score, *signals[c]) for c, score in fused])
+            fused = fuse(lists, (w.chunk, w.sentence, w.keyword))
+            if period_chunks is not None and w.period:
+                inside = period_chunks[0]
+                fused.sort(key=lambda pair: (-(pair[1] + w.period * inside[pair[0]]), pair[0]))
+            results.append([Hit(index.chunks[c], score, *signals[c]) for c, score in fused[:top_k]])
         return results
+
+    def dense(
+        self,
+        query_vectors: np.ndarray,
+        k: int,
+        chunk_mask: np.ndarray | None = None,
+        sentence_mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids of the `k` nearest chunks and sentences per query (-1 padded), by the
+        index's own type (exact or approximate, `qa.ann`), within the masks if given."""
+        index = self.index
+        chunk_ids = ann.search(
+            index.chunk_vectors, _approx_matrix(index, "chunk"), query_vectors, k, chunk_mask
+        )
+        sentence_ids = ann.search(
+            index.sentence_vectors,
+            _approx_matrix(index, "sentence"),
+            query_vectors,
+            k,
+            sentence_mask,
+        )
+        return chunk_ids, sentence_ids
+
+    def _period_masks(
+        self,
+        periods: Sequence[Period | None],
+        masks: tuple[np.ndarray, np.ndarray] | None,
+    ) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Per question: (chunk mask, sentence mask) of the articles inside its period.
+
+        None where the question names no absolute period, or none of the (filtered) articles
+        lies inside it, so the search runs exactly as without a period.
+        """
+        out: list[tuple[np.ndarray, np.ndarray] | None] = []
+        seen: dict[tuple[str | None, str | None], tuple[np.ndarray, np.ndarray] | None] = {}
+        for period in periods:
+            if period is None or period.present:
+                out.append(None)
+                continue
+            key = (period.from_, period.to)
+            if key not in seen:
+                if self._rows is None:
+                    self._rows = RowFilter.of(self.index)
+                articles = period_articles(self._rows.dates, period)
+                chunks = self._rows.chunk_mask(articles)
+                sentences = self._rows.sentence_mask(articles)
+                if masks is not None:
+                    chunks, sentences = chunks & masks[0], sentences & masks[1]
+                seen[key] = (chunks, sentences) if chunks.any() else None
+            out.append(seen[key])
+        return out
+
+    def _period_candidates(
+        self,
+        qvec: np.ndarray,
+        keyword_scores: np.ndarray,
+        k: int,
+        *masks: np.ndarray,
+    ) -> set[int]:
+        """The three searches again, within the period's articles (masks over chunks and
+        sentences): their best chunks."""
+        chunk_mask = masks[0]
+        index = self.index
+        chunk_ids, sentence_ids = (ids[0] for ids in self.dense(qvec[None, :], k, *masks))
+        inside = np.where(chunk_mask, keyword_scores, 0.0)
+        top_keyword = np.argpartition(-inside, min(k, len(inside)) - 1)[:k]
+        found = {int(i) for i in chunk_ids if i >= 0}
+        found |= {int(index.sentence_chunk[i]) for i in sentence_ids if i >= 0}
+        return found | {int(i) for i in top_keyword if inside[i] > 0}
+
+
+def period_articles(dates: np.ndarray, period: Period) -> np.ndarray:
+    """Which article dates ("2019", "2019-06", "2019-06-01"; a numpy string array) overlap
+    the period: each date is compared at its own precision, so "2019" lies in 2019-03."""
+    lengths = np.char.str_len(dates)
+    years = np.char.isdigit(dates.astype("U4"))
+    keep = np.zeros(len(dates), dtype=bool)
+    for n in (4, 7, 10):
+        part = dates.astype(f"U{n}")
+        match = (lengths == n) & years
+        if period.from_:
+            match &= part >= period.from_[:n]
+        if period.to:
+            match &= part <= period.to[:n]
+        keep |= match
+    return keep
+
+
+def _approx_matrix(index: SearchIndex, kind: str) -> np.ndarray | None:
+    """The float vectors an approximate index re-scores on; None for an exact index."""
+    if index.manifest.index_type != "approx":
+        return None
+    return index.sentence_matrix if kind == "sentence" else index.chunk_matrix

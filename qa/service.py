@@ -14,19 +14,26 @@ from __future__ import annotations
 import threading
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.answer import Reader
 from qa.config import Settings
-from qa.embedding import Embedder
-from qa.errors import IndexUnavailable, InvalidInput
+from qa.embedding import Embedder, encoder_of, load_embedder
+from qa.errors import IndexUnavailable, InvalidFilter, InvalidInput
+from qa.followup import Context, Query, Turn, mix, resolve
 from qa.index import SearchIndex, live_version_name
 from qa.lexical import Analyzer
+from qa.period import Period, find_period, newest_date, period_boosts
 from qa.retrieval import Filters, Retriever
 from qa.types import Answer, Article, Hit
+
+if TYPE_CHECKING:
+    from qa.claims import CheckResult
 
 MAX_QUESTION_CHARS = 2000
 # A rebuild may remove the version folder a reader is about to open; it then tries the new one.
@@ -53,6 +60,17 @@ def clean_question(text: str) -> str:
     return question
 
 
+def check_sources(index: SearchIndex, filters: Filters | None) -> None:
+    """Refuse a source filter that names nothing in the index: a typo would quietly decline."""
+    articles = index.articles.values()
+    for name in filters.sources if filters else ():
+        if not any(a.source.startswith(name) or a.publisher == name for a in articles):
+            raise InvalidFilter(
+                f"the source filter {name!r} matches no article in the index: name a file, a "
+                "folder (ending in /) or a publisher as the citations show them"
+            )
+
+
 def is_answerable(question: str) -> bool:
     """Whether the question has anything to search for (a letter or a digit)."""
     return any(c.isalnum() for c in question)
@@ -66,6 +84,8 @@ class Snapshot:
     embedder: Embedder
     retriever: Retriever
     reader: Reader
+    # The archive's "now" (its newest article date): relative words in questions resolve to it.
+    anchor: date | None = None
 
     @property
     def version(self) -> str:
@@ -83,6 +103,8 @@ class QAService:
         self._embedder = embedder
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        # The chat server answers concurrent questions together (`qa.serving.Batcher`).
+        self.batcher = None
 
     def snapshot(self) -> Snapshot:
         """The live index version, loaded once per version (a rebuild is noticed here)."""
@@ -112,14 +134,18 @@ class QAService:
 
     def _build_snapshot(self, index: SearchIndex) -> Snapshot:
         s = self.settings
+        built = index.manifest.encoder
         if self._embedder is None:
-            self._embedder = Embedder(index.manifest.model, s.model_dir, s.batch_size)
+            self._embedder = load_embedder(index.manifest.model, built, s.model_dir, s.batch_size)
         elif self._embedder.model_name != index.manifest.model:
             raise IndexUnavailable(
                 f"the index in {self.index_dir} was built with the model "
                 f"{index.manifest.model!r}, but {self._embedder.model_name!r} is configured: "
                 f"rebuild it with `qa index --index {self.index_dir}` or configure that model"
             )
+        elif encoder_of(self._embedder) != built:
+            # Quantised and fp32 vectors are close but not equal: never mix the two.
+            self._embedder = load_embedder(index.manifest.model, built, s.model_dir, s.batch_size)
         reader = Reader(
             index,
             Analyzer(index.manifest.analyzer),
@@ -129,23 +155,100 @@ class QAService:
             weights=s.reader,
         )
         retriever = Retriever(index, s.candidates, s.fusion)
-        return Snapshot(index, self._embedder, retriever, reader)
+        anchor = newest_date(a.date for a in index.articles.values())
+        return Snapshot(index, self._embedder, retriever, reader, anchor)
 
     def warm_up(self) -> None:
         """Load index and model now rather than on the first question."""
         self.embedder.encode_queries(["warm up"])
+        # The date patterns and dateparser's German and English data (~0.5 s on first use).
+        find_period("vor einem Jahr im März 2020", self.snapshot().anchor or date(2020, 1, 1))
 
-    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+    def ask(
+        self, question: str, filters: Filters | None = None, history: Sequence[Turn] = ()
+    ) -> Answer:
+        """One answer. With `history` (the conversation's earlier turns, oldest first) a
+        follow-up question is resolved against it, as in `ask_in_context`."""
+        if history:
+            return self.ask_in_context(question, history, filters)[0]
         return self.ask_batch([question], filters)[0]
 
-    def ask_batch(self, questions: Sequence[str], filters: Filters | None = None) -> list[Answer]:
-        """Answers in the order asked; a question with nothing to search for is declined."""
+    def ask_in_context(
+        self, question: str, history: Sequence[Turn], filters: Filters | None = None
+    ) -> tuple[Answer, Context | None]:
+        """A chat turn: the answer, and the context it leaned on (None: self-contained).
+
+        A follow-up ("Und in Deutschland?") is searched together with the last self-contained
+        question and its answer's names, its own words weighted higher (`qa.followup`); a
+        self-contained question is answered exactly as `ask` answers it.
+        """
+        query = resolve(clean_question(question), history)
+        if self.batcher is not None:
+            return self.batcher.ask(query.question, filters, query.context), query.context
+        return self.ask_batch([query.question], filters, [query.context])[0], query.context
+
+    def ask_batch(
+        self,
+        questions: Sequence[str],
+        filters: Filters | None = None,
+        contexts: Sequence[Context | None] | None = None,
+    ) -> list[Answer]:
+        """Answers in the order asked; a question with nothing to search for is declined.
+
+        `contexts[i]`, when given and not None, is what question i leans on (`ask_in_context`).
+        """
         cleaned = [clean_question(q) for q in questions]
-        searchable = [q for q in cleaned if is_answerable(q)]
+        contexts = [None] * len(cleaned) if contexts is None else contexts
+        queries = [Query(q, c) for q, c in zip(cleaned, contexts, strict=True) if is_answerable(q)]
+        searchable = [q.question for q in queries]
         snap = self.snapshot()
-        vectors, hits = self._retrieve(snap, searchable, filters)
-        read = iter(snap.reader.answer_batch(searchable, vectors, hits))
+        check_sources(snap.index, filters)
+        periods = self.periods(snap, [q.text for q in queries], filters)
+        vectors, hits = self._retrieve(snap, queries, filters, periods=periods)
+        dates = {doc_id: a.date for doc_id, a in snap.index.articles.items()}
+        weight = self.settings.reader.period * snap.reader.band
+        answers = snap.reader.answer_batch(
+            searchable,
+            vectors,
+            hits,
+            priors=[period_boosts(p, dates, weight) for p in periods],
+            newest_first=[p is None or p.present for p in periods],
+        )
+        read = iter(replace(a, period=p) for a, p in zip(answers, periods, strict=True))
         return [next(read) if is_answerable(q) else Answer(q, abstained=True) for q in cleaned]
+
+    def periods(
+        self, snap: Snapshot, questions: Sequence[str], filters: Filters | None = None
+    ) -> list[Period | None]:
+        """The period each question names (`qa.period`), resolved against the archive's newest
+        date. An explicit date filter wins: with one, no period is read from the questions."""
+        if filters is not None and (filters.date_from or filters.date_to):
+            return [None] * len(questions)
+        return [find_period(q, snap.anchor) for q in questions]
+
+    def check(self, claim: str, filters: Filters | None = None) -> CheckResult:
+        return self.check_batch([claim], filters)[0]
+
+    def check_batch(
+        self, claims: Sequence[str], filters: Filters | None = None
+    ) -> list[CheckResult]:
+        """Check claims against the archive (`qa check`, the chat's claim mode, `/check`).
+
+        The same path as a question: the same retrieval and reader on one snapshot, and the
+        same calibrated decline (-> `not_found`). The reader's snippets are the evidence the
+        claim's parts are aligned in (`qa.claims`).
+        """
+        from qa.claims import Passage, check
+
+        answers = self.ask_batch(claims, filters)
+        return [
+            check(
+                answer.question,
+                [Passage(s.text, s.score, s.citation) for s in answer.snippets],
+                found=not answer.abstained,
+            )
+            for answer in answers
+        ]
 
     def retrieve_batch(
         self, questions: Sequence[str], top_k: int | None = None, filters: Filters | None = None
@@ -155,20 +258,35 @@ class QAService:
         `top_k` defaults to `Settings.top_k`; evaluation asks for deeper rankings.
         """
         cleaned = [clean_question(q) for q in questions]
-        return self._retrieve(self.snapshot(), cleaned, filters, top_k)
+        snap = self.snapshot()
+        periods = self.periods(snap, cleaned, filters)
+        return self._retrieve(snap, [Query(q) for q in cleaned], filters, top_k, periods)
 
     def _retrieve(
         self,
         snap: Snapshot,
-        questions: Sequence[str],
+        queries: Sequence[Query],
         filters: Filters | None,
         top_k: int | None = None,
+        periods: Sequence[Period | None] | None = None,
     ) -> tuple[np.ndarray, list[list[Hit]]]:
-        if not questions:
+        if not queries:
             return np.zeros((0, snap.index.manifest.dimension), np.float32), []
-        vectors = snap.embedder.encode_queries(questions)
+        vectors = self._vectors(snap, queries)
         k = top_k or self.settings.top_k
-        return vectors, snap.retriever.search_batch(questions, vectors, k, filters)
+        texts = [q.text for q in queries]
+        return vectors, snap.retriever.search_batch(texts, vectors, k, filters, periods)
+
+    @staticmethod
+    def _vectors(snap: Snapshot, queries: Sequence[Query]) -> np.ndarray:
+        """The query vectors; a follow-up's is mixed with its context's (`qa.followup.mix`)."""
+        vectors = snap.embedder.encode_queries([q.question for q in queries])
+        leaning = [(i, q.context) for i, q in enumerate(queries) if q.context is not None]
+        if leaning:
+            context_vectors = snap.embedder.encode_queries([c.text for _, c in leaning])
+            for (i, _), context_vector in zip(leaning, context_vectors):
+                vectors[i] = mix(vectors[i], context_vector)
+        return vectors
 
     def article(self, doc_id: str) -> Article:
         try:

@@ -6,6 +6,9 @@ All are small frozen dataclasses; a step returns new values and never mutates wh
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+from qa.period import Period
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,28 @@ class Citation:
     source: str
     start: int
     end: int
+    # The article's web address, only when it is an http(s) URL (see `http_url`).
+    url: str | None = None
+
+
+def http_url(url: str | None) -> str | None:
+    """`url` when it is an absolute http or https URL, else None.
+
+    Only such URLs are cited and linked: a `javascript:` or `data:` URL from a corpus file must
+    never become a link.
+    """
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if (
+        parts.scheme.lower() in ("http", "https")
+        and parts.netloc
+        and not any(c.isspace() or ord(c) < 32 for c in url)
+    ):
+        return url
+    return None
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,8 @@ class Answer:
     question: str
     abstained: bool
     snippets: tuple[Snippet, ...] = field(default_factory=tuple)
+    # The time the question named ("2019", "aktuell"), resolved against the archive; None if none.
+    period: Period | None = None
 
     def to_dict(self) -> dict:
         """The public JSON contract of `qa ask --json` (extend, never rename or drop)."""
@@ -121,4 +148,5 @@ class Answer:
                 }
                 for s in self.snippets
             ],
+            "period": self.period.to_dict() if self.period else None,
         }

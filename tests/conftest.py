@@ -61,11 +61,15 @@ def service(seed_index, settings):
     return QAService(seed_index, settings)
 
 
-def run_qa(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the `qa` command line as a user would (same interpreter, shared cache)."""
+def run_qa(
+    *args: str, cwd: Path | None = None, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run the `qa` command line as a user would (same interpreter, shared cache); `stdin` is
+    typed into it (`qa chat`)."""
     result = subprocess.run(
         [sys.executable, "-m", "qa.cli", *args],
         cwd=cwd or REPO,
+        input=stdin,
         capture_output=True,
         text=True,
         env=os.environ.copy(),

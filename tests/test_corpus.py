@@ -466,7 +466,7 @@ def test_missing_folder_raises(tmp_path: Path) -> None:
 
 def test_links_out_of_the_corpus_are_skipped_unless_asked_for(tmp_path):
     outside = tmp_path / "outside"
-    write(outside, "geheim.txt", "Geheim\nDieser Text liegt außerhalb des Korpus und bleibt privat.")
+    write(outside, "geheim.txt", "Geheim\nDieser Text liegt außerhalb und bleibt privat.")
     write(outside, "ordner/mehr.txt", "Mehr\nAuch dieser Ordner liegt außerhalb des Korpus.")
     corpus = tmp_path / "corpus"
     write(corpus, "good.txt", f"Gesetz\n{BODY}\n")

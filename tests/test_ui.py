@@ -213,4 +213,4 @@ def test_readme_api_example_works_against_a_running_server(service, tmp_path, ca
     assert "18 Milliarden" in result["snippets"][0]["text"]
     assert list(endpoints) == ["/ask"]  # the chat's own events are private
     parameters = [p["parameter_name"] for p in endpoints["/ask"]["parameters"]]
-    assert parameters == ["question", "date_from", "date_to", "sources"]
+    assert parameters == ["question", "date_from", "date_to", "sources", "history"]

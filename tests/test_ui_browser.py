@@ -49,7 +49,8 @@ WHATSAPP_QUESTION = "Wie viele Nachrichten werden pro Tag über WhatsApp verschi
 WHATSAPP_TITLE = "Smartphone Messaging-Dienst: WhatsApp für die Welt"
 
 # An article whose text tries every way to become live markup (and to reach another host).
-HOSTILE_ARTICLE = """Neuer Radweg <b>in</b> Musterstadt eröffnet
+HOSTILE_ARTICLE = """Neuer Radweg <b>in</b> Musterstadt <img src=x onerror="window.__pwned=4"> \
+eröffnet
 Die Stadt Musterstadt hat am Freitag einen neuen Radweg entlang des Flusses eröffnet.
 Der neue Radweg ist 12 Kilometer lang <script>window.__pwned=1</script> und verbindet die \
 Altstadt mit dem Gewerbegebiet <img src=x onerror="window.__pwned=2"> im Norden \
@@ -58,8 +59,10 @@ Altstadt mit dem Gewerbegebiet <img src=x onerror="window.__pwned=2"> im Norden 
 Die Bauarbeiten dauerten zwei Jahre und kosteten 3,4 Millionen Euro.
 """
 HOSTILE_QUESTION = "Wie lang ist der neue Radweg in Musterstadt?"
+# Its file name is markup too: it becomes the source in citations and in the source filter.
+HOSTILE_FILE = "radweg<img src=x onerror=window.__pwned=5>.txt"
 # Where article text is shown: chat, sources panel, article picker, article viewer.
-CONTAINERS = ("#qa-chat", "#qa-sources", "#qa-pick", "#qa-viewer")
+CONTAINERS = ("#qa-chat", "#qa-sources", "#qa-pick", "#qa-viewer", "#qa-source-filter")
 LIVE_MARKUP = (
     "script",
     "img[onerror]",
@@ -159,7 +162,7 @@ def hostile_server(seed_corpus, cache_dir, tmp_path_factory) -> Iterator[Server]
     root = tmp_path_factory.mktemp("ui-hostile")
     corpus = root / "corpus"
     shutil.copytree(seed_corpus, corpus)
-    (corpus / "radweg.txt").write_text(HOSTILE_ARTICLE, encoding="utf-8")
+    (corpus / HOSTILE_FILE).write_text(HOSTILE_ARTICLE, encoding="utf-8")
     server = start_server(corpus, root / "index", cache_dir)
     yield server
     stop(server)
@@ -265,6 +268,12 @@ def test_article_text_never_becomes_live_markup(hostile_server, page):
     ask(page, HOSTILE_QUESTION)
     choose_source(page, 1)
     expect(page.locator("#qa-viewer mark")).to_contain_text("12 Kilometer")
+    # Titles and file names also become choice labels (the article picker, the source filter):
+    # shown as the literal text, never as markup.
+    expect(page.locator("#qa-pick")).to_contain_text(HOSTILE_ARTICLE.splitlines()[0])
+    page.locator("#qa-source-filter input").click()
+    expect(page.get_by_text(HOSTILE_FILE).first).to_be_visible()
+    assert page.locator("img[onerror], img[src='x']").count() == 0  # anywhere on the page
 
     assert page.evaluate("typeof window.__pwned") == "undefined"
     for container in CONTAINERS:

@@ -113,7 +113,7 @@ def test_citation_line_names_title_date_and_source():
     citation = snippet_of(ARTICLE, SENTENCE, n=3).citation
     line = render.citation_line(citation, "de")
     assert line == (
-        '<span class="qa-cite">[3]</span> Bundestag beschließt Haushalt · 2024-02-02 · '
+        '<span class="qa-cite">[3]</span> Bundestag beschließt Haushalt · Stand: 02.02.2024 · '
         "politik/haushalt.txt"
     )
     undated = Citation(1, "d2", "Ohne <Datum>", None, "a&b.txt", 0, 1)

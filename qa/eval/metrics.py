@@ -4,7 +4,9 @@
   it is a miss); `hit@5`, `mrr@10` (and `ranking_hit@1/3`) on the retrieval ranking alone, i.e.
   the distinct articles of `Retriever.search_batch` in hit order for the same query vectors;
 - answers: `snippet@1` / `snippet@3` (the first / any of the first three snippets holds a gold
-  answer, case and white space ignored), `mean_snippet_chars`;
+  answer, case and white space ignored), `mean_snippet_chars`, `snippets_per_answer` (answered
+  questions only); `phrase_f1` / `phrase_em`: snippet 1's answer phrase against the gold answers
+  (SQuAD token F1 with MLQA's German article removal; no phrase or a decline scores 0);
 - abstention: `declined` (false refusals on the set's own questions) and, with `--unanswerable`,
   `unanswerable_declined` (another set's questions asked against this corpus).
 """
@@ -16,6 +18,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from qa.phrase import exact_match, token_f1
 from qa.types import Answer, Hit
 
 RANK_DEPTH = 10
@@ -32,6 +35,9 @@ METRIC_SOURCES = {
     "snippet@3": "one of the first three snippets holds a gold answer",
     "mean_snippet_chars": "mean length of the snippets given",
     "declined": "share of the set's own questions declined (false refusals)",
+    "phrase_f1": "token F1 of snippet 1's answer phrase vs gold (missing or declined = 0)",
+    "phrase_em": "exact match of snippet 1's answer phrase (missing or declined = 0)",
+    "snippets_per_answer": "snippets shown per answered question",
     "unanswerable_declined": "share of the other set's questions declined (higher is better)",
 }
 
@@ -113,6 +119,14 @@ class Outcome:
     cited: tuple[str, ...]
     ranked: tuple[str, ...]
     snippets: tuple[str, ...]
+    phrase: str | None = None  # snippet 1's answer phrase, when the reader named one
+
+
+def _best(measure, outcome: Outcome) -> float:
+    """The best score of snippet 1's phrase against any gold answer (0 when there is none)."""
+    if outcome.abstained or not outcome.phrase:
+        return 0.0
+    return max((measure(outcome.phrase, gold) for gold in outcome.answers), default=0.0)
 
 
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, float]:
@@ -133,4 +147,9 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float]:
         "snippet@3": avg(snippet_hit(o.snippets, o.answers, 3) for o in outcomes),
         "mean_snippet_chars": round(mean(lengths), 1),
         "declined": avg(o.abstained for o in outcomes),
+        "phrase_f1": avg(_best(token_f1, o) for o in outcomes),
+        "phrase_em": avg(_best(exact_match, o) for o in outcomes),
+        "snippets_per_answer": round(
+            mean(len(o.snippets) for o in outcomes if not o.abstained and o.snippets), 3
+        ),
     }

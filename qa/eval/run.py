@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 
 from qa.config import Settings, apply_overrides
-from qa.embedding import Embedder
+from qa.embedding import Embedder, load_embedder, resolve_encoder
 from qa.errors import EvalError, IndexUnavailable
 from qa.eval.datasets import (
     SPLITS,
@@ -51,7 +51,7 @@ from qa.types import Answer, Article
 EVAL_FORMAT = 1
 # The settings that decide what an index holds. `qa.index` reads these (and `cache_dir`, which
 # only says where the embedding cache lives); a new one must be added here.
-INDEX_FIELDS = ("model", "chunk_size", "chunk_overlap", "analyzer_language")
+INDEX_FIELDS = ("model", "encoder", "chunk_size", "chunk_overlap", "analyzer_language")
 # The modules that build an index; a change to their source invalidates cached indexes.
 INDEX_MODULES = ("chunking.py", "index.py", "lexical.py")
 BUILD_FILE = "eval-build.json"
@@ -237,9 +237,13 @@ def evaluate(
     from qa.service import QAService
 
     settings = settings or Settings()
+    # The encoder as resolved (`auto` -> int8 or fp32) is part of the cached index's key.
+    settings = replace(settings, encoder=resolve_encoder(settings.model, settings.encoder))
     cache_root = Path(cache_root) if cache_root else settings.cache_dir / "eval"
     inputs = load_inputs(dataset_path, distractors, unanswerable, limit, split, settings)
-    embedder = embedder or Embedder(settings.model, settings.model_dir, settings.batch_size)
+    embedder = embedder or load_embedder(
+        settings.model, settings.encoder, settings.model_dir, settings.batch_size
+    )
     index_dir, build, reused = ensure_index(
         inputs.dataset.name, inputs.articles, settings, embedder, cache_root, log
     )
@@ -308,6 +312,9 @@ def _outcome(question: Question, answer: Answer, ranked: Sequence[str]) -> Outco
         cited=tuple(cited_articles(answer)),
         ranked=tuple(ranked),
         snippets=tuple(s.text for s in answer.snippets),
+        phrase=answer.snippets[0].answer.text
+        if answer.snippets and answer.snippets[0].answer
+        else None,
     )
 
 

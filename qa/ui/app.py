@@ -8,6 +8,7 @@ built by `qa.ui.render`; what it says lives in `qa.ui.texts`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -24,10 +25,14 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 import gradio as gr  # noqa: E402
 
+from qa.auth import Login  # noqa: E402
+from qa.claims import CheckResult  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.errors import QAError  # noqa: E402
+from qa.followup import Turn  # noqa: E402
 from qa.retrieval import Filters  # noqa: E402
 from qa.service import QAService  # noqa: E402
+from qa.serving import Batcher, cores, limit_threads  # noqa: E402
 from qa.types import Answer, Article  # noqa: E402
 from qa.ui import render  # noqa: E402
 from qa.ui.texts import CSS, DEFAULT_LANGUAGE, LANGUAGES, SCROLL_TO_MARK_JS, TEXTS  # noqa: E402
@@ -39,7 +44,11 @@ THEME = gr.themes.Default(
     font=[gr.themes.Font("system-ui"), "sans-serif"],
     font_mono=[gr.themes.Font("ui-monospace"), "monospace"],
 )
-PRIVATE = {"api_visibility": "private"}  # only /ask is the public API
+PRIVATE = {"api_visibility": "private"}  # only /ask and /check are the public API
+# Every event that answers shares one budget: Gradio may hold this many at once, each waiting
+# for the answer workers (`qa.serving`), which do the computing, one per core.
+WAITING_ANSWERS = 64
+ANSWERING = {"concurrency_id": "answer", "concurrency_limit": WAITING_ANSWERS}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -55,6 +64,10 @@ class Reply:
     message: str
     answer: Answer | None = None
     error: str | None = None
+    # A checked claim (claim mode); `answer` then holds its evidence as snippets.
+    check: CheckResult | None = None
+    # The question a follow-up was understood to lean on (None: taken as self-contained).
+    context: str | None = None
 
     @classmethod
     def failed(cls, reason: str) -> Reply:
@@ -68,9 +81,12 @@ def ask(
     date_to: str | None,
     sources: Sequence[str] | None,
     lang: str = DEFAULT_LANGUAGE,
+    history: Sequence[Turn] = (),
 ) -> Reply:
     """Ask the service and turn every outcome, errors included, into a `Reply`.
 
+    `history`: the conversation's earlier turns, oldest first; a follow-up leans on them and the
+    message says which question it was understood to continue.
     A `QAError` is something the person asking can act on and gets a friendly message; anything
     else is a bug: the page says that something went wrong, the server log gets the traceback.
     """
@@ -79,13 +95,50 @@ def ask(
         return Reply.failed(t["empty_question"])
     try:
         filters = Filters.parse(date_from, date_to, sources)
-        answer = service.ask(question, filters)
+        if history:
+            answer, context = service.ask_in_context(question, history, filters)
+        else:
+            answer, context = service.ask(question, filters), None
     except QAError as err:
         return Reply.failed(render.error_text(err, lang))
     except Exception:  # the last resort: a friendly line on the page, the details in the log
         log.exception("answering %r failed", question)
         return Reply.failed(t["failed"])
-    return Reply(render.answer_html(answer, lang, not filters.is_empty()), answer)
+    leaned = context.question if context else None
+    message = render.context_html(leaned, lang) + render.answer_html(
+        answer, lang, not filters.is_empty()
+    )
+    return Reply(message, answer, context=leaned)
+
+
+def check(
+    service: QAService,
+    claim: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    sources: Sequence[str] | None,
+    lang: str = DEFAULT_LANGUAGE,
+) -> Reply:
+    """Check a claim with the service (claim mode and `/check`); outcomes as in `ask`."""
+    t = TEXTS[lang]
+    if not (claim or "").strip():
+        return Reply.failed(t["empty_claim"])
+    try:
+        filters = Filters.parse(date_from, date_to, sources)
+        result = service.check(claim, filters)
+    except QAError as err:
+        return Reply.failed(render.error_text(err, lang))
+    except Exception:  # the last resort, as in `ask`
+        log.exception("checking %r failed", claim)
+        return Reply.failed(t["failed"])
+    message = render.check_html(result, lang, not filters.is_empty())
+    return Reply(message, render.check_as_answer(result), check=result)
+
+
+def refused(message: str) -> gr.Error:
+    """The API's answer to input it cannot take: the message for the caller, and no traceback
+    in the server log (a user's mistake is not a server fault; real faults are logged in `ask`)."""
+    return gr.Error(message, print_exception=False)
 
 
 def loaded_articles(service: QAService) -> Mapping[str, Article]:
@@ -99,22 +152,29 @@ def loaded_articles(service: QAService) -> Mapping[str, Article]:
 class FeedbackLog:
     """Appends one JSON line per rating; a lock keeps lines from concurrent sessions whole."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path | None):
+        self.path = path  # None: ratings are not stored (`qa serve --read-only`)
         self._lock = threading.Lock()
 
-    def record(self, question: str, answer: Answer, rating: str) -> dict:
-        """Store `{time, question, answer, rating}`; `answer` is the `qa ask --json` object."""
+    def record(self, question: str, answer: Answer, rating: str, user: str | None = None) -> dict:
+        """Store `{time, question, answer, rating}` (+ `user` when logged in); `answer` is the
+        `qa ask --json` object."""
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "question": question,
             "answer": answer.to_dict(),
             "rating": rating,
         }
+        if user:
+            entry["user"] = user
         line = json.dumps(entry, ensure_ascii=False) + "\n"
+        if self.path is None:
+            return entry
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as out:
+                # The same lock as `qa.takedown.scrub_feedback`, which rewrites this file.
+                fcntl.flock(out, fcntl.LOCK_EX)
                 out.write(line)
         return entry
 
@@ -131,6 +191,7 @@ class Page:
     intro: gr.Markdown
     language: gr.Radio
     chatbot: gr.Chatbot
+    mode: gr.Radio  # "ask" a question or "check" a claim
     question: gr.Textbox
     ask_button: gr.Button
     clear_button: gr.Button
@@ -149,13 +210,20 @@ class Page:
     latest: gr.State
 
 
+def mode_choices(t: dict[str, str]) -> list[tuple[str, str]]:
+    return [(t["mode_ask"], "ask"), (t["mode_check"], "check")]
+
+
 def chat_column(t: dict[str, str], articles: Mapping[str, Article]) -> dict:
     """The left column: chat, question box, buttons, example questions, sources panel."""
     chatbot = gr.Chatbot(
         label=t["chat"],
         placeholder=t["chat_placeholder"],
         elem_id="qa-chat",
-        height=420,
+        # As tall as its messages, up to most of the window; the sources follow below.
+        height=None,
+        min_height=240,
+        max_height="calc(100vh - 220px)",
         # Messages are HTML built by qa.ui.render from escaped text: no Markdown, no LaTeX.
         render_markdown=False,
         sanitize_html=True,
@@ -163,6 +231,9 @@ def chat_column(t: dict[str, str], articles: Mapping[str, Article]) -> dict:
         allow_tags=False,
         buttons=["copy", "copy_all"],
         feedback_options=("Like", "Dislike"),
+    )
+    mode = gr.Radio(
+        mode_choices(t), value="ask", label=t["mode"], elem_id="qa-mode", container=False
     )
     question = gr.Textbox(
         label=t["question"], placeholder=t["question_placeholder"], elem_id="qa-question"
@@ -172,14 +243,22 @@ def chat_column(t: dict[str, str], articles: Mapping[str, Article]) -> dict:
         clear_button = gr.Button(t["clear"], elem_id="qa-clear")
     examples_label = gr.Markdown(t["examples"])
     with gr.Row():
+        # A fixed number of buttons, refreshed on every page load (`ChatHandlers.examples`).
+        questions = render.example_questions(articles)
         example_buttons = [
-            gr.Button(q, size="sm", elem_classes="qa-example")
-            for q in render.example_questions(articles)
+            gr.Button(
+                questions[i] if i < len(questions) else "",
+                size="sm",
+                elem_classes="qa-example",
+                visible=i < len(questions),
+            )
+            for i in range(render.EXAMPLES)
         ]
     panel = render.sources_html(None, articles, DEFAULT_LANGUAGE)
     sources_panel = gr.HTML(panel, elem_id="qa-sources")
     return dict(
         chatbot=chatbot,
+        mode=mode,
         question=question,
         ask_button=ask_button,
         clear_button=clear_button,
@@ -244,9 +323,14 @@ class ChatHandlers:
         self.service = service
         self.feedback = feedback
 
-    def respond(self, text, history, turns, lang, date_from, date_to, sources):
-        """A question from the chat: append it and the reply; show the answer's sources."""
-        reply = ask(self.service, text, date_from, date_to, sources, lang)
+    def respond(self, text, history, turns, lang, date_from, date_to, sources, mode="ask"):
+        """A question (or, in claim mode, a claim) from the chat: append it and the reply;
+        show the answer's sources (the claim's evidence)."""
+        if mode == "check":
+            reply = check(self.service, text, date_from, date_to, sources, lang)
+        else:
+            earlier = [Turn.of(answer) for _, (_, answer) in sorted(turns.items())]
+            reply = ask(self.service, text, date_from, date_to, sources, lang, earlier)
         history = [*history]
         if (text or "").strip():
             history.append({"role": "user", "content": render.message_html(text)})
@@ -279,23 +363,34 @@ class ChatHandlers:
     def cleared_with_chat(self, lang: str):
         return [], *self.cleared(lang)
 
-    def rate(self, turns, lang: str, data: gr.LikeData) -> None:
-        """👍/👎 under an answer: one line in the feedback log."""
+    def rate(self, turns, lang: str, data: gr.LikeData, request: gr.Request = None) -> None:
+        """👍/👎 under an answer: one line in the feedback log (with the user, if logged in)."""
         turn = turns.get(data.index)
         if turn is None or data.liked not in (True, False):
             return
         question, answer = turn
-        self.feedback.record(question, answer, "up" if data.liked else "down")
+        user = getattr(request, "username", None)
+        self.feedback.record(question, answer, "up" if data.liked else "down", user)
         gr.Info(TEXTS[lang]["thanks"])
 
-    def relabel(self, lang: str, latest: Answer | None, n: int | None):
+    def switch_mode(self, mode: str, lang: str):
+        """The question box and its button for asking or for checking a claim."""
+        t = TEXTS[lang]
+        if mode == "check":
+            box = gr.update(label=t["claim"], placeholder=t["claim_placeholder"])
+            return box, gr.update(value=t["check"])
+        box = gr.update(label=t["question"], placeholder=t["question_placeholder"])
+        return box, gr.update(value=t["ask"])
+
+    def relabel(self, lang: str, latest: Answer | None, n: int | None, mode: str = "ask"):
         """Every label of the page in `lang` (the order of `relabel_outputs`)."""
         t = TEXTS[lang]
+        box, button = self.switch_mode(mode, lang)
         return (
             t["intro"],
             gr.update(label=t["chat"], placeholder=t["chat_placeholder"]),
-            gr.update(label=t["question"], placeholder=t["question_placeholder"]),
-            gr.update(value=t["ask"]),
+            box,
+            button,
             gr.update(value=t["clear"]),
             t["examples"],
             gr.update(label=t["filters"]),
@@ -305,11 +400,22 @@ class ChatHandlers:
             gr.update(label=t["pick"]),
             render.sources_html(latest, loaded_articles(self.service), lang),
             self.show_article(n, latest, lang),
+            gr.update(choices=mode_choices(t), label=t["mode"]),
         )
 
     def source_filter(self):
         """A rebuilt index may bring new sources: offered again on every page load."""
         return gr.update(choices=render.source_options(loaded_articles(self.service)))
+
+    def examples(self):
+        """The example questions for the archive loaded now (it may have been rebuilt)."""
+        questions = render.example_questions(loaded_articles(self.service))
+        return [
+            gr.update(value=questions[i], visible=True)
+            if i < len(questions)
+            else gr.update(visible=False)
+            for i in range(render.EXAMPLES)
+        ]
 
     def api_ask(
         self,
@@ -317,12 +423,38 @@ class ChatHandlers:
         date_from: str = "",
         date_to: str = "",
         sources: list[str] | None = None,
+        history: list[dict] | None = None,
     ) -> dict:
-        """Answer a question with quoted, cited snippets: the JSON of `qa ask --json`."""
-        reply = ask(self.service, question, date_from, date_to, sources, DEFAULT_LANGUAGE)
+        """Answer a question with quoted, cited snippets: the JSON of `qa ask --json`.
+
+        `history`: the conversation so far, oldest first, as `{"question": str, "answer":
+        <qa ask --json object>}`; with it, the result also says which question a follow-up was
+        understood to continue: `"context": {"question": ...}` or `"context": null`.
+        """
+        try:
+            earlier = [Turn.from_json(item) for item in history or ()]
+        except QAError as err:
+            raise refused(str(err)) from None
+        reply = ask(self.service, question, date_from, date_to, sources, DEFAULT_LANGUAGE, earlier)
         if reply.answer is None:
-            raise gr.Error(reply.error)
-        return reply.answer.to_dict()
+            raise refused(reply.error)
+        result = reply.answer.to_dict()
+        if history is not None:
+            result["context"] = {"question": reply.context} if reply.context else None
+        return result
+
+    def api_check(
+        self,
+        claim: str,
+        date_from: str = "",
+        date_to: str = "",
+        sources: list[str] | None = None,
+    ) -> dict:
+        """Check a claim against the archive: the JSON of `qa check --json`."""
+        reply = check(self.service, claim, date_from, date_to, sources, DEFAULT_LANGUAGE)
+        if reply.check is None:
+            raise refused(reply.error)
+        return reply.check.to_dict()
 
 
 def relabel_outputs(p: Page) -> list:
@@ -341,32 +473,37 @@ def relabel_outputs(p: Page) -> list:
         p.pick,
         p.sources_panel,
         p.viewer,
+        p.mode,
     ]
 
 
 def wire(app: gr.Blocks, page: Page, handlers: ChatHandlers) -> None:
-    """Connect the page's events to the handlers, and publish `/ask`."""
+    """Connect the page's events to the handlers, and publish `/ask` and `/check`."""
     p, h = page, handlers
     answer_outputs = [p.chatbot, p.turns, p.question, p.sources_panel, p.pick, p.viewer, p.latest]
     ask_inputs = [p.question, p.chatbot, p.turns, p.language, p.date_from, p.date_to, p.sources]
-    p.question.submit(h.respond, ask_inputs, answer_outputs, **PRIVATE)
-    p.ask_button.click(h.respond, ask_inputs, answer_outputs, **PRIVATE)
+    ask_inputs.append(p.mode)
+    p.question.submit(h.respond, ask_inputs, answer_outputs, **PRIVATE, **ANSWERING)
+    p.ask_button.click(h.respond, ask_inputs, answer_outputs, **PRIVATE, **ANSWERING)
     for button in p.example_buttons:
         button.click(lambda q: q, button, p.question, queue=False, **PRIVATE).then(
-            h.respond, ask_inputs, answer_outputs, **PRIVATE
+            h.respond, ask_inputs, answer_outputs, **PRIVATE, **ANSWERING
         )
     p.pick.input(h.show_article, [p.pick, p.latest, p.language], p.viewer, **PRIVATE)
     clear_outputs = [p.turns, p.latest, p.sources_panel, p.pick, p.viewer]
     p.clear_button.click(h.cleared_with_chat, p.language, [p.chatbot, *clear_outputs], **PRIVATE)
     p.chatbot.clear(h.cleared, p.language, clear_outputs, **PRIVATE)
     p.chatbot.like(h.rate, [p.turns, p.language], None, **PRIVATE)
-    relabel_inputs = [p.language, p.latest, p.pick]
+    p.mode.change(h.switch_mode, [p.mode, p.language], [p.question, p.ask_button], **PRIVATE)
+    relabel_inputs = [p.language, p.latest, p.pick, p.mode]
     p.language.change(h.relabel, relabel_inputs, relabel_outputs(p), queue=False, **PRIVATE)
     app.load(h.source_filter, None, p.sources, **PRIVATE)
-    gr.api(h.api_ask, api_name="ask")
+    app.load(h.examples, None, p.example_buttons, **PRIVATE)
+    gr.api(h.api_ask, api_name="ask", **ANSWERING)
+    gr.api(h.api_check, api_name="check", **ANSWERING)
 
 
-def build_app(service: QAService, feedback_path: Path) -> gr.Blocks:
+def build_app(service: QAService, feedback_path: Path | None) -> gr.Blocks:
     """The chat page. Theme and CSS are passed to `launch()` (see `serve`), as Gradio 6 wants."""
     handlers = ChatHandlers(service, FeedbackLog(feedback_path))
     with gr.Blocks(title="Nachrichten-QA", analytics_enabled=False) as app:
@@ -375,16 +512,32 @@ def build_app(service: QAService, feedback_path: Path) -> gr.Blocks:
     return app
 
 
-def serve(index_dir: Path, settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Load model and index once, then serve the chat until interrupted."""
+def serve(
+    index_dir: Path,
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    feedback_path: Path | None = None,
+    auth: dict[str, str] | None = None,
+) -> None:
+    """Load model and index once, then serve the chat until interrupted.
+
+    Ratings go to `feedback_path` (None: not stored); nothing else is written anywhere.
+    `auth` ({user: password}, see `qa.auth`) puts the page and the API behind a login.
+    """
     started = time.monotonic()
+    limit_threads(1)
     service = QAService(index_dir, settings)
     try:
         service.warm_up()
     except QAError as err:
         # Serve anyway: the page explains the problem, and the index is loaded once it exists.
         print(f"warning: {err}", file=sys.stderr)
-    app = build_app(service, index_dir / "feedback.jsonl")
+    limit_threads(1)  # again: the encoder's library is loaded now
+    service.batcher = Batcher(service.ask_batch, workers=cores())
+    app = build_app(service, feedback_path)
+    # Light events (viewer, labels, feedback) run a few at once; answering ones share ANSWERING.
+    app.queue(default_concurrency_limit=8)
     _, url, _ = app.launch(
         server_name=host,
         server_port=port,
@@ -395,6 +548,8 @@ def serve(index_dir: Path, settings: Settings, host: str = "127.0.0.1", port: in
         footer_links=["api"],
         run_history=False,
         enable_monitoring=False,
+        auth=Login(auth) if auth else None,
+        max_threads=WAITING_ANSWERS + 16,
     )
     print(
         f"Nachrichten-QA is running at {url} (ready after {time.monotonic() - started:.1f} s)",
@@ -415,4 +570,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
-    serve(args.index, Settings(), args.host, args.port)
+    serve(args.index, Settings(), args.host, args.port, args.index / "feedback.jsonl")

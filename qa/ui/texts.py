@@ -14,6 +14,8 @@ DEFAULT_LANGUAGE = "de"
 CSS = """
 .qa-cite { font-weight: 600; color: var(--color-accent); white-space: nowrap; }
 .qa-refs { font-size: 0.85em; opacity: 0.8; margin-top: 0.6em; }
+.qa-period { font-size: 0.85em; opacity: 0.8; margin: 0 0 0.4em; }
+.qa-leans { font-size: 0.85em; opacity: 0.8; margin: 0 0 0.4em; font-style: italic; }
 .qa-source { border-left: 3px solid var(--color-accent); padding-left: 0.7em; margin: 0 0 1em; }
 .qa-source-head { font-weight: 600; }
 .qa-meta { font-size: 0.85em; opacity: 0.75; }
@@ -21,6 +23,18 @@ CSS = """
 .qa-article-text { white-space: pre-wrap; max-height: 60vh; overflow-y: auto; }
 .qa-hint { opacity: 0.75; }
 mark { background: #fde68a; color: inherit; padding: 0 0.1em; }
+.qa-verdict { display: inline-block; font-weight: 700; padding: 0.1em 0.6em; border-radius: 1em;
+  border: 2px solid currentColor; }
+.qa-verdict-supported { color: #166534; background: #dcfce7; }
+.qa-verdict-contradicted { color: #991b1b; background: #fee2e2; }
+.qa-verdict-mixed { color: #92400e; background: #fef3c7; }
+.qa-verdict-not_checkable, .qa-verdict-not_found { color: #374151; background: #f3f4f6; }
+mark.qa-match, .qa-part.qa-match { background: #bbf7d0; color: #14532d; }
+mark.qa-differs, .qa-part.qa-differs { background: #fecaca; color: #7f1d1d; }
+.qa-part { padding: 0 0.15em; border-radius: 0.2em; }
+.qa-part.qa-absent { border-bottom: 1px dashed currentColor; }
+.qa-evidence-value { font-weight: 600; color: #7f1d1d; }
+.qa-checks { margin: 0.2em 0 0.8em 1.2em; padding: 0; font-size: 0.9em; }
 """
 
 # Runs in the viewer's element whenever a new article is shown: bring the cited passage into view.
@@ -50,7 +64,8 @@ TEXTS = {
         "question_placeholder": "z. B. Wie viele Nachrichten werden pro Tag über WhatsApp "
         "verschickt?",
         "ask": "Fragen",
-        "clear": "Verlauf löschen",
+        "clear": "Neues Gespräch",
+        "context": "bezogen auf",
         "examples": "**Beispielfragen**",
         "filters": "Filter",
         "date_from": "Von (JJJJ[-MM[-TT]])",
@@ -62,8 +77,12 @@ TEXTS = {
         "viewer_hint": "Wählen Sie oben eine Quelle, um den ganzen Artikel mit der zitierten "
         "Stelle zu lesen.",
         "no_date": "ohne Datum",
+        "as_of": "Stand: {date}",
+        "period": "Zeitraum",
         "publisher": "Herausgeber",
         "decline": DECLINE_DE,
+        "answer": "Antwort",
+        "more_evidence": "Weitere Belege",
         "rephrase": "Versuchen Sie es mit anderen Worten oder einem konkreteren Begriff.",
         "rephrase_filtered": "Versuchen Sie es mit anderen Worten, oder lockern Sie die Filter.",
         "empty_question": "Bitte geben Sie eine Frage ein.",
@@ -80,6 +99,33 @@ TEXTS = {
         "moved": "Die zitierte Stelle ist in der aktuellen Fassung des Artikels nicht mehr "
         "enthalten.",
         "thanks": "Danke für Ihre Rückmeldung!",
+        "mode": "Modus",
+        "mode_ask": "Frage",
+        "mode_check": "Behauptung prüfen",
+        "claim": "Ihre Behauptung",
+        "claim_placeholder": "z. B. WhatsApp hat 600 Millionen Nutzer.",
+        "check": "Prüfen",
+        "empty_claim": "Bitte geben Sie eine Behauptung ein.",
+        "verdict": "Urteil",
+        "verdict_supported": "Gestützt",
+        "verdict_contradicted": "Widerlegt",
+        "verdict_mixed": "Uneinheitlich",
+        "verdict_not_checkable": "Nicht prüfbar",
+        "verdict_not_found": "Nichts gefunden",
+        "why_supported": "Die Belege nennen dieselben Werte; keiner weicht ab.",
+        "why_contradicted": "Ein Beleg zur selben Sache nennt einen anderen Wert, oder er "
+        "verneint, was die Behauptung bejaht (oder umgekehrt).",
+        "why_mixed": "Die Belege widersprechen sich (neuester zuerst, mit Datum).",
+        "why_not_checkable": "Die Behauptung enthält keine Zahl, kein Datum und keinen Namen, "
+        "der sich prüfen ließe. Verwandte Belege:",
+        "why_not_found": "Im Korpus steht nichts, das diese Behauptung belegt oder widerlegt.",
+        "kind_number": "Zahl",
+        "kind_date": "Datum",
+        "kind_entity": "Name",
+        "status_match": "stimmt",
+        "status_differs": "weicht ab",
+        "status_absent": "nicht im Beleg",
+        "evidence_says": "Beleg",
     },
     "en": {
         "intro": "# Nachrichten-QA\nAsk the news archive. Every answer consists of sentences "
@@ -90,7 +136,8 @@ TEXTS = {
         "question_placeholder": "e.g. Wie viele Nachrichten werden pro Tag über WhatsApp "
         "verschickt?",
         "ask": "Ask",
-        "clear": "Clear history",
+        "clear": "New conversation",
+        "context": "understood as follow-up to",
         "examples": "**Example questions**",
         "filters": "Filters",
         "date_from": "From (YYYY[-MM[-DD]])",
@@ -101,8 +148,12 @@ TEXTS = {
         "pick": "Show whole article",
         "viewer_hint": "Choose a source above to read the whole article with the cited passage.",
         "no_date": "no date",
+        "as_of": "As of {date}",
+        "period": "Period",
         "publisher": "Publisher",
         "decline": DECLINE_EN,
+        "answer": "Answer",
+        "more_evidence": "Further evidence",
         "rephrase": "Try other words or a more specific term.",
         "rephrase_filtered": "Try other words, or loosen the filters.",
         "empty_question": "Please type a question.",
@@ -116,5 +167,31 @@ TEXTS = {
         "gone": "This article is no longer in the index (it was rebuilt). Please ask again.",
         "moved": "The cited passage is no longer in the current version of the article.",
         "thanks": "Thank you for your feedback!",
+        "mode": "Mode",
+        "mode_ask": "Question",
+        "mode_check": "Check a claim",
+        "claim": "Your claim",
+        "claim_placeholder": "e.g. WhatsApp hat 600 Millionen Nutzer.",
+        "check": "Check",
+        "empty_claim": "Please type a claim.",
+        "verdict": "Verdict",
+        "verdict_supported": "Supported",
+        "verdict_contradicted": "Contradicted",
+        "verdict_mixed": "Mixed",
+        "verdict_not_checkable": "Not checkable",
+        "verdict_not_found": "Nothing found",
+        "why_supported": "The evidence states the same values; none differs.",
+        "why_contradicted": "Evidence about the same thing states another value, or denies "
+        "what the claim affirms (or the other way round).",
+        "why_mixed": "The evidence disagrees with itself (newest first, with dates).",
+        "why_not_checkable": "The claim has no number, date or name to check. Related evidence:",
+        "why_not_found": "The corpus holds nothing that supports or contradicts this claim.",
+        "kind_number": "Number",
+        "kind_date": "Date",
+        "kind_entity": "Name",
+        "status_match": "matches",
+        "status_differs": "differs",
+        "status_absent": "not in the evidence",
+        "evidence_says": "evidence",
     },
 }

@@ -1,0 +1,113 @@
+"""`qa check`: check claims against the archive, figure by figure (see `qa.claims`).
+
+    qa check "WhatsApp hat 600 Millionen Nutzer."
+    qa check --json --batch claims.txt --date-from 2014
+
+One JSON object per claim and line with `--json` (`CheckResult.to_dict`, the same as the chat's
+`/check` API); otherwise the verdict, each evidence passage with its checks, and the citations.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qa.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from qa.claims import CheckResult
+
+# How the verdicts and statuses read, in German (the CLI speaks German like `qa ask`).
+VERDICT_DE = {
+    "supported": "gestützt",
+    "contradicted": "widerlegt",
+    "mixed": "uneinheitlich (die Belege widersprechen sich)",
+    "not_checkable": "nicht prüfbar (nichts Prüfbares in der Behauptung)",
+    "not_found": "nichts gefunden",
+}
+KIND_DE = {"number": "Zahl", "date": "Datum", "entity": "Name"}
+STATUS_DE = {"match": "stimmt", "differs": "weicht ab", "absent": "nicht im Beleg"}
+
+
+def format_check(result: CheckResult) -> str:
+    """The human-readable report of one claim."""
+    lines = [f"Behauptung: {result.claim}", f"Urteil: {VERDICT_DE[result.verdict]}"]
+    for e in result.evidence:
+        lines.append(f"„{e.text}“ [{e.citation.n}]")
+        for c in e.checks:
+            found = f" – Beleg: „{c.evidence.text}“" if c.evidence else ""
+            lines.append(f"    {KIND_DE[c.kind]} „{c.claim.text}“: {STATUS_DE[c.status]}{found}")
+    if result.evidence:
+        lines.append("")
+    for e in result.evidence:
+        c = e.citation
+        lines.append(
+            f"[{c.n}] {c.title} ({c.date or 'ohne Datum'}), {c.source}, Zeichen {c.start}–{c.end}"
+        )
+    return "\n".join(lines)
+
+
+def check_each(service, claims: list[str], filters) -> list:
+    """`CheckResult`s in order; a claim that cannot be checked gets an error object."""
+    from qa.service import clean_question
+
+    results: list = [None] * len(claims)
+    good = []
+    for i, claim in enumerate(claims):
+        try:
+            clean_question(claim)
+            good.append(i)
+        except InvalidInput as err:
+            results[i] = {"claim": claim, "verdict": "not_found", "evidence": [], "error": str(err)}
+    checked = service.check_batch([claims[i] for i in good], filters) if good else []
+    for i, result in zip(good, checked):
+        results[i] = result
+    return results
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from qa.cli import _filters, _print_json, _settings, read_lines
+    from qa.service import QAService
+
+    if args.batch:
+        claims = read_lines(args.batch)
+    elif args.claim:
+        claims = [" ".join(args.claim)]
+    else:
+        raise InvalidInput("give a CLAIM or --batch FILE (see `qa check --help`)")
+    filters = _filters(args)
+    service = QAService(args.index, _settings(args))
+    if args.batch:
+        results = check_each(service, claims, filters)
+    else:
+        results = [service.check(claims[0], filters)]
+    for result in results:
+        if isinstance(result, dict):
+            if args.json:
+                _print_json(result)
+            else:
+                print(f"Behauptung: {result['claim'][:80]}\nerror: {result['error']}\n")
+        elif args.json:
+            _print_json(result.to_dict())
+        else:
+            print(format_check(result) + "\n")
+    return 0
+
+
+def add_parser(sub, default_index: Path) -> None:
+    p = sub.add_parser(
+        "check",
+        help="check a claim: are its figures, dates and names in the archive?",
+        description="Check a claim against the archive: the passages that bear on it, each "
+        "figure, date and name of the claim marked match / differs / absent, and a verdict "
+        "(supported, contradicted, mixed, not_checkable, not_found; see the README).",
+    )
+    p.add_argument("claim", nargs="*", help="the claim, e.g. WhatsApp hat 600 Millionen Nutzer.")
+    p.add_argument("--index", type=Path, default=default_index, help="index folder (index/)")
+    p.add_argument("--json", action="store_true", help="one JSON object per claim and line")
+    p.add_argument("--batch", help="file with one claim per line")
+    p.add_argument("--date-from", help="only articles from this date on (YYYY[-MM[-DD]])")
+    p.add_argument("--date-to", help="only articles up to this date (YYYY[-MM[-DD]])")
+    p.add_argument("--source", action="append", help="only this source file/folder or publisher")
+    p.set_defaults(func=cmd_check)

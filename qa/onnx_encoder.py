@@ -1,0 +1,138 @@
+"""Texts -> vectors with the int8 encoder, through ONNX Runtime and `tokenizers` only.
+
+The query path (`qa ask`, `qa chat`, `qa check`, `qa serve`) uses this when the index was built
+with `--encoder int8`: no torch, no sentence-transformers, no transformers is imported, so a new
+process answers in about a second and holds a fraction of the memory. Same interface as
+`qa.embedding.Embedder`; the model folder is built once by `qa.onnx_export`.
+
+Every text runs through the model alone. The int8 model quantises activations with one scale
+per tensor, and a padded batch would be one tensor: the same sentence would get a different
+vector in a different batch, which would break the embedding cache and `qa eval` = `qa ask`.
+Alone, the scale is the text's own. Texts of one call still run in parallel, one per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import DEFAULT_MODEL
+from qa.errors import EmbeddingError
+
+
+def default_threads() -> int:
+    """`OMP_NUM_THREADS` when set (the chat server sets 1: its answer workers, one per core,
+    are the parallelism, `qa.serving.limit_threads`), else one thread per core."""
+    if (value := os.environ.get("OMP_NUM_THREADS", "")).isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class OnnxEmbedder:
+    """The int8 multilingual-e5-small: e5 prompts, mean pooling, unit vectors."""
+
+    encoder = "int8"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        models_dir: Path | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ):
+        if model != DEFAULT_MODEL:
+            raise EmbeddingError(
+                f"the int8 encoder exists only for the default model {DEFAULT_MODEL!r}, not "
+                f"{model!r}: use `--encoder fp32` with other models"
+            )
+        self.model_name = model
+        self.models_dir = models_dir
+        self.batch_size = batch_size  # texts per cache commit (`embed_with_cache`)
+        self.threads = threads or default_threads()
+        self._session = None
+        self._tokenizer = None
+        self._config: dict | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _load(self) -> None:
+        if self.models_dir is None:
+            raise EmbeddingError("the int8 encoder needs a models folder to provision into")
+        from qa.onnx_export import int8_folder
+
+        folder = int8_folder(self.models_dir)
+        if not (folder / "encoder.json").exists():
+            from qa.onnx_export import provision_e5_small_int8  # torch: only this once
+
+            folder = provision_e5_small_int8(self.models_dir)
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        config = json.loads((folder / "encoder.json").read_text("utf-8"))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # Idle threads must not spin: numpy, BM25 and the other requests need the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(
+                str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as err:  # ORT raises its own kinds; all mean "rebuild the folder"
+            raise EmbeddingError(
+                f"cannot load the int8 encoder from {folder} ({err}): delete that folder and "
+                "run `qa index` again to rebuild it"
+            ) from err
+        tokenizer.enable_truncation(config["max_tokens"])
+        tokenizer.no_padding()
+        self._config, self._tokenizer, self._session = config, tokenizer, session
+
+    @property
+    def config(self) -> dict:
+        if self._session is None:
+            self._load()
+        return self._config
+
+    @property
+    def dimension(self) -> int:
+        return int(self.config["dimension"])
+
+    def passage_prefix(self) -> str:
+        return self.config["prompts"]["passage"]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.config["prompts"]["query"])
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prefix())
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch([prefix + t for t in texts])
+        ids = [np.asarray(e.ids, np.int64)[None, :] for e in encodings]
+        if len(ids) == 1 or self.threads == 1:
+            vectors = map(self._one, ids)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="int8-encoder")
+            vectors = self._pool.map(self._one, ids)
+        for row, vector in enumerate(vectors):
+            out[row] = vector
+        return out
+
+    def _one(self, ids: np.ndarray) -> np.ndarray:
+        """One text's unit vector: the mean of its token states (no padding: it runs alone)."""
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        vector = hidden[0][0].mean(axis=0)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)

