@@ -202,6 +202,45 @@ def bench_serve(index_dir: Path, questions, n_questions: int = 100) -> dict:
         proc.wait(timeout=30)
 
 
+# --- 6. Quality (optional, `--quality`) ----------------------------------------------------------
+
+
+def bench_quality(data: Path) -> list[dict]:
+    """`qa eval` on XQuAD-de and MLQA-de with each encoder (cached eval indexes are reused)."""
+    rows = []
+    for dataset in ("xquad.de.json", "mlqa.dev.de.json"):
+        for encoder in ("int8", "fp32"):
+            log(f"quality: qa eval {dataset} --set encoder={encoder} …")
+            command = [sys.executable, "-m", "qa.cli", "eval", str(data / dataset), "--json"]
+            command += ["--latency-sample", "0", "--set", f"encoder={encoder}"]
+            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=7200)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{shlex.join(command)} failed: {proc.stderr[-800:]}")
+            report = json.loads(proc.stdout.strip().splitlines()[-1])
+            keys = ("dataset", "questions", "chunks", "hit@1", "hit@5", "snippet@1", "declined")
+            rows.append({"encoder": encoder} | {k: report.get(k) for k in keys})
+    return rows
+
+
+def quality_lines(rows: list[dict]) -> list[str]:
+    by = {(r["dataset"], r["encoder"]): r for r in rows}
+    lines = [
+        "Quality (`qa eval DATASET --set encoder=E`, every question of the set; target: int8 "
+        "within 0.01 of fp32 on hit@1 and snippet@1):",
+        "",
+        "| set | questions | chunks | hit@1 int8 / fp32 | snippet@1 int8 / fp32 "
+        "| hit@5 int8 / fp32 | declined int8 / fp32 |",
+        "|---|---:|---:|---|---|---|---|",
+    ]
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        i8, f32 = by[(dataset, "int8")], by[(dataset, "fp32")]
+        cells = [f"{i8[k]:.4f} / {f32[k]:.4f}" for k in ("hit@1", "snippet@1", "hit@5", "declined")]
+        lines.append(
+            f"| {dataset} | {i8['questions']} | {i8['chunks']} | " + " | ".join(cells) + " |"
+        )
+    return [*lines, ""]
+
+
 # --- Report -------------------------------------------------------------------------------------
 
 
@@ -211,17 +250,17 @@ def ratio(a: float, b: float) -> str:
 
 def markdown(r: dict, command: str, seconds: float) -> str:
     ix, qe, ask, cold, serve = r["indexing"], r["query"], r["ask"], r["cold"], r["serve"]
-    i8, f32, peer = (
-        ix["int8"]["articles_per_s"],
-        ix["fp32"]["articles_per_s"],
-        ix["plain"]["articles_per_s"],
-    )
+    missing = {"p50_ms": 0, "p95_ms": 0, "first_answer_seconds": [], "peak_rss_mb": 0}
+    missing |= {"page_seconds": "–", "rss_mb": "–", "chunks": 0}
+    # `--index-encoders int8` leaves fp32 out of the index-based figures ("–" below).
+    ask, cold, serve = ({"fp32": missing} | d for d in (ask, cold, serve))
 
     def ms(row: dict) -> str:
-        return f"{row['p50_ms']} / {row['p95_ms']} ms"
+        return f"{row['p50_ms']} / {row['p95_ms']} ms" if row["p50_ms"] else "–"
 
     def runs(row: dict) -> str:
-        return ", ".join(map(str, row["first_answer_seconds"])) + " s"
+        seconds = row["first_answer_seconds"]
+        return ", ".join(map(str, seconds)) + " s" if seconds else "–"
 
     i8, f32 = ix["int8"]["articles_per_s"], ix["fp32"]["articles_per_s"]
     peer = ix["plain"]["articles_per_s"]
@@ -256,7 +295,7 @@ def markdown(r: dict, command: str, seconds: float) -> str:
         ),
         (
             "`qa ask` new process peak RSS",
-            f"{cold['int8']['peak_rss_mb']:.0f} MiB (fp32 {cold['fp32']['peak_rss_mb']:.0f})",
+            f"{cold['int8']['peak_rss_mb']:.0f} MiB (fp32 {cold['fp32']['peak_rss_mb'] or '–'})",
             "<= 0.4 GiB",
         ),
         (
@@ -288,6 +327,7 @@ def markdown(r: dict, command: str, seconds: float) -> str:
         "|---|---|---|",
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
         "",
+        *(quality_lines(r["quality"]) if r.get("quality") else []),
         "How the int8 recipe was chosen (`qa/onnx_export.py`; 300 news sentences and 100 "
         "XQuAD-de questions, single-thread CPU time because the machine was shared, load "
         "12-27): ONNX Runtime fp32, fused, one text per run: 34 sentences per CPU-second "
@@ -320,6 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, help="warm questions (40; quick 10)")
     parser.add_argument("--quick", action="store_true", help="~1k-chunk corpus, small sizes")
     parser.add_argument("--output", type=Path, help="write the section into this Markdown file")
+    parser.add_argument(
+        "--index-encoders",
+        default="int8,fp32",
+        help="encoders of the ~8k-chunk indexes for ask, cold start and serve (int8,fp32)",
+    )
+    parser.add_argument(
+        "--quality", action="store_true", help="also `qa eval` XQuAD-de and MLQA-de, both encoders"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -352,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus = corpus_of(news, xquad.articles, 1000 if args.quick else None, settings)
     label = "quick" if args.quick else "8k"
     index_dirs = {}
-    for name in embedders:
+    for name in args.index_encoders.split(","):
         index_dirs[name] = settings.cache_dir / "bench-encoders" / f"{label}-{name}"
         log(f"ask: the {label} index with the {name} encoder (built once, then reused) …")
         ensure_index(corpus, index_dirs[name], replace(settings, encoder=name), embedders[name])
@@ -364,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         r["cold"][name] = bench_cold_ask(index_dir, questions[0], 1 if args.quick else 2)
         log(f"qa serve, {name} …")
         r["serve"][name] = bench_serve(index_dir, questions, 20 if args.quick else 100)
+    if args.quality:
+        r["quality"] = bench_quality(args.data)
     command = "python -m benchmarks.encoders " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )

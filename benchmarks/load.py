@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 MAX_USERS = 200
 MAX_SECONDS = 900
 STARTUP_TIMEOUT = 600
+WARMUP_SECONDS = 10
 USER_HEADER = "x-load-user"
 # The sections this script writes into docs/benchmarks.md, one per `--server` mode.
 SECTIONS = ("load", "load-baseline", "load-no-answer")
@@ -86,7 +87,8 @@ QUESTIONS = (
 
 def install_timing(path: Path) -> None:
     """Wrap the `/ask` handler so that each answered request leaves one line in `path`:
-    `[user, answer_started, answer_ended, json_seconds]` (wall clock, shared with the client).
+    `[user, answer_started, answer_ended, json_seconds, batcher_calls, batcher_questions]`
+    (wall clock, shared with the client; the answer workers' counters, see `qa.serving`).
 
     The wrapper has the handler's own parameters (Gradio builds the API from them) plus the
     request, for the user's header.
@@ -113,8 +115,10 @@ def install_timing(path: Path) -> None:
         json.dumps(result, ensure_ascii=False)
         encoded = time.time() - answered
         user = request.headers.get(USER_HEADER) if request is not None else None
+        batcher = self.service.batcher
+        batched = [batcher.calls, batcher.questions] if batcher is not None else [0, 0]
         with lock:
-            out.write(json.dumps([user, started, answered, encoded]) + "\n")
+            out.write(json.dumps([user, started, answered, encoded, *batched]) + "\n")
             out.flush()
         return result
 
@@ -348,7 +352,7 @@ def breakdown(requests: Sequence[Request], timings: Sequence[list]) -> dict[str,
     for r in requests:
         by_user.setdefault(r.user, []).append(r)
     parts: dict[str, list[float]] = {"before": [], "answer": [], "json": [], "after": []}
-    for user, started, answered, encoded in timings:
+    for user, started, answered, encoded, *_ in timings:
         if user is None:
             continue
         for r in by_user.get(int(user), ()):
@@ -388,21 +392,29 @@ def summarize(
         "p50_s": round(percentile(ok, 50), 3),
         "p95_s": round(percentile(ok, 95), 3),
         "max_s": round(max(ok, default=0.0), 3),
+        "mean_batch": mean_batch(timings),
     } | breakdown(requests, timings)
 
 
-def scenario(server: Server, name: str, users: int, think: float, seconds: float) -> dict:
-    """Connect the users, warm each up with one question, then run the scenario."""
-    clients = [connect(server.url, u) for u in range(users)]
-    for c in clients:
-        c.predict(QUESTIONS[0], api_name="/ask")
+def mean_batch(timings: Sequence[list]) -> float | None:
+    """Questions per `ask_batch` call of the answer workers during the scenario."""
+    counters = [row[4:6] for row in timings if len(row) >= 6 and row[4]]
+    if len(counters) < 2:
+        return None
+    calls = counters[-1][0] - counters[0][0]
+    return round((counters[-1][1] - counters[0][1]) / calls, 1) if calls else None
+
+
+def scenario(
+    server: Server, clients: list, name: str, users: int, think: float, seconds: float
+) -> dict:
+    """Run one scenario with the first `users` clients (connected and warmed up)."""
+    clients = clients[:users]
     since = time.time()
     server_cpu, own_cpu = server.cpu_seconds(), time.process_time()
     requests, elapsed = run_users(server.url, users, think, seconds, clients)
     server_cpu, own_cpu = server.cpu_seconds() - server_cpu, time.process_time() - own_cpu
     timings = read_timings(server.timings, since, time.time())
-    for c in clients:
-        c.close()
     result = summarize(name, users, think, seconds, requests, elapsed, timings)
     # CPU per answer holds even when other work on the machine slows everything down.
     answers = max(result["answers"], 1)
@@ -423,9 +435,8 @@ def print_result(result: dict) -> None:
     )
     print(
         "  per request, p50 ms: before (send, queue) {before_p50_ms}, answer {answer_p50_ms}, "
-        "json {json_p50_ms}, after (SSE, client) {after_p50_ms}  [{matched} matched]".format(
-            **result
-        ),
+        "json {json_p50_ms}, after (SSE, client) {after_p50_ms}  [{matched} matched]; "
+        "questions per encoder batch: {mean_batch}".format(**result),
         flush=True,
     )
     print(
@@ -444,8 +455,8 @@ def markdown(report: dict, name: str) -> str:
     rows = [
         "| scenario | users | think | seconds | answers/s | p50 s | p95 s | max s | errors "
         "| before ms | answer ms | json ms | after ms | server CPU ms/answer "
-        "| generator CPU ms/answer | load avg after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| generator CPU ms/answer | questions per batch | load avg after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["scenarios"]:
         rows.append(
@@ -453,7 +464,7 @@ def markdown(report: dict, name: str) -> str:
             f"| {r['answers_per_s']} | {r['p50_s']} | {r['p95_s']} | {r['max_s']} | {r['errors']} "
             f"| {r['before_p50_ms']} | {r['answer_p50_ms']} | {r['json_p50_ms']} "
             f"| {r['after_p50_ms']} | {r['server_cpu_ms_per_answer']} "
-            f"| {r['client_cpu_ms_per_answer']} | {r['load_average']} |"
+            f"| {r['client_cpu_ms_per_answer']} | {r['mean_batch'] or '–'} | {r['load_average']} |"
         )
     m = report["memory"]
     heading = {
@@ -480,10 +491,12 @@ def markdown(report: dict, name: str) -> str:
             "*answer* is `QAService.ask` with rendering; *json* the encoding of the result; "
             "*after* Gradio's postprocessing, the SSE message and the client's parsing.",
             "",
-            f"Server memory (RSS): {m['before_mib']:.0f} MiB before the load, "
-            f"{m['after_mib']:.0f} MiB after {m['minutes']:.1f} min of it "
-            f"({m['change_percent']:+.1f}%), peak {m['peak_mib']:.0f} MiB. Tracebacks in the "
-            f"server log: {report['server_tracebacks']}.",
+            f"Server memory (RSS): {m['started_mib']:.0f} MiB when started, "
+            f"{m['before_mib']:.0f} MiB after a {m['warmup_s']} s warm-up with all users, "
+            f"{m['after_mib']:.0f} MiB after {m['minutes']:.1f} min of load "
+            f"({m['change_percent']:+.1f}%), peak {m['peak_mib']:.0f} MiB; every 10 s "
+            "(seconds: MiB): " + ", ".join(f"{t}: {r}" for t, r in m["samples"]) + ". "
+            f"Tracebacks in the server log: {report['server_tracebacks']}.",
             markers(name)[1],
         ]
     )
@@ -574,9 +587,12 @@ def main(argv: list[str] | None = None) -> int:
             args.corpus.resolve(), index.resolve(), Path(tmp), args.serve_arg, args.server
         )
         try:
-            warm = connect(server.url, MAX_USERS)
-            warm.predict(QUESTIONS[0], api_name="/ask")
-            warm.close()
+            started_mib, _ = server.rss_mib()
+            # Connect every user, then warm up with all of them at once for a few seconds: the
+            # first requests import modules lazily and size buffers for the concurrency; what
+            # grows after that is what the load itself costs.
+            clients = [connect(server.url, u) for u in range(max(p[1] for p in plan))]
+            run_users(server.url, len(clients), 0, WARMUP_SECONDS, clients)
             before, _ = server.rss_mib()
             began = time.monotonic()
             samples, sampling = [], threading.Event()
@@ -588,11 +604,13 @@ def main(argv: list[str] | None = None) -> int:
             threading.Thread(target=sample, daemon=True).start()
             results = []
             for name, users, think, seconds in plan:
-                results.append(scenario(server, name, users, think, seconds))
+                results.append(scenario(server, clients, name, users, think, seconds))
                 print_result(results[-1])
             sampling.set()
             after, peak = server.rss_mib()
             minutes = (time.monotonic() - began) / 60
+            for c in clients:
+                c.close()
         finally:
             server.stop()
         report = {
@@ -605,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": round(load_average, 2),
             "scenarios": results,
             "memory": {
+                "started_mib": round(started_mib, 1),
+                "warmup_s": WARMUP_SECONDS,
                 "before_mib": round(before, 1),
                 "after_mib": round(after, 1),
                 "peak_mib": round(peak, 1),
@@ -616,7 +636,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     m = report["memory"]
     print(
-        f"server RSS: {m['before_mib']:.0f} MiB before, {m['after_mib']:.0f} MiB after "
+        f"server RSS: {m['started_mib']:.0f} MiB started, {m['before_mib']:.0f} MiB after the "
+        f"{m['warmup_s']} s warm-up, {m['after_mib']:.0f} MiB after "
         f"{m['minutes']:.1f} min ({m['change_percent']:+.1f}%), peak {m['peak_mib']:.0f} MiB; "
         f"tracebacks in the server log: {report['server_tracebacks']}",
         flush=True,

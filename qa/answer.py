@@ -139,6 +139,21 @@ class _Window:
     passage: int  # rank of the passage it came from (0 = best)
 
 
+@dataclass
+class _QuestionContext:
+    """What every candidate window of one question is scored against."""
+
+    qvec: np.ndarray
+    hits: list[Hit]
+    passage_of: dict[int, int]  # sentence id -> rank of the first passage that holds it
+    sims: dict[int, float]  # sentence id -> similarity to the question; leads added on demand
+    top: float  # the best raw hit score (divisor of `passage_rel`)
+    q_terms: set[str]
+    idf: dict[str, float]
+    total_idf: float
+    form: re.Pattern[str] | None  # what an answer of the question's kind looks like
+
+
 @dataclass(frozen=True)
 class Candidates:
     """The candidate windows of one question with their features (rows follow `windows`)."""
@@ -183,10 +198,23 @@ class Reader:
 
     def candidates(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> Candidates:
         """Every window of 1..`max_sentences` sentences of the best passages, with features."""
-        index = self.index
         hits = list(hits[: self.passages])
         if not hits:
             return Candidates([], np.zeros((0, len(FEATURES)), np.float32))
+        context = self._question_context(question, qvec, hits)
+        windows, rows = [], []
+        for sid in sorted(context.passage_of):
+            self._add_windows_from(context, sid, windows, rows)
+        features = np.array(rows, np.float32).reshape(len(rows), len(FEATURES))
+        if self._shift:
+            features[:, self._sim_columns] += self._shift
+        return Candidates(windows, features)
+
+    def _question_context(
+        self, question: str, qvec: np.ndarray, hits: list[Hit]
+    ) -> _QuestionContext:
+        """The passages' sentences, their similarities and the question's terms and kind."""
+        index = self.index
         passage_of: dict[int, int] = {}
         for rank, hit in enumerate(hits):
             for sid in index.chunk_sentences[hit.chunk.chunk_id]:
@@ -203,68 +231,88 @@ class Reader:
         idf = self._idf(q_terms)
         total_idf = sum(idf.values()) or 1.0
         kind = phrase.question_kind(question)
-        form = _KIND_FORMS.get(kind)
-        windows, rows = [], []
-        for sid in ids:
-            doc_id = index.sentences[sid].doc_id
-            doc_first, doc_stop = self._doc_sentences[doc_id]
-            article = index.articles[doc_id]
-            title_terms = self._title(doc_id, article.title)
-            lead = doc_first
-            for size in range(1, self.max_sentences + 1):
-                last = sid + size - 1
-                if last not in passage_of or index.sentences[last].doc_id != doc_id:
-                    break
-                members = list(range(sid, last + 1))
-                parts = [index.sentences[m] for m in members]
-                start, end = parts[0].start, parts[-1].end
-                text = article.text[start:end]
-                if size == 1:
-                    window_sim = sims[sid]
-                else:
-                    vector = length_weighted_mean(
-                        index.sentence_matrix[members], [p.end - p.start for p in parts]
-                    )
-                    window_sim = float(vector @ qvec)
-                neighbours = [
-                    sims[i] for i in (sid - 1, last + 1) if i in sims and doc_first <= i < doc_stop
-                ]
-                passage = min(passage_of[m] for m in members)
-                hit = hits[passage]
-                terms = set().union(*(self._terms(m) for m in members))
-                found = q_terms & terms
-                in_title = q_terms & title_terms
-                lead_sim = sims.get(lead)
-                if lead_sim is None:
-                    lead_sim = float(index.sentence_matrix[lead] @ qvec)
-                    sims[lead] = lead_sim
-                n_doc = max(doc_stop - doc_first - 1, 1)
-                rows.append(
-                    (
-                        window_sim,
-                        max(sims[m] for m in members),
-                        max(neighbours, default=0.0),
-                        lead_sim,
-                        hit.score / top,
-                        hit.score,
-                        1.0 if passage == 0 else 0.0,
-                        hit.lexical_score,
-                        len(found) / len(q_terms) if q_terms else 0.0,
-                        sum(idf[t] for t in found) / total_idf,
-                        sum(idf[t] for t in found | in_title) / total_idf,
-                        sum(idf[t] for t in in_title) / total_idf,
-                        1.0 if form is not None and form.search(text) else 0.0,
-                        1.0 if sid == doc_first else 0.0,
-                        (sid - doc_first) / n_doc,
-                        (end - start) / 100,
-                        1.0 if size > 1 else 0.0,
-                    )
-                )
-                windows.append(_Window(doc_id, sid, last, start, end, passage))
-        features = np.array(rows, np.float32).reshape(len(rows), len(FEATURES))
-        if self._shift:
-            features[:, self._sim_columns] += self._shift
-        return Candidates(windows, features)
+        return _QuestionContext(
+            qvec=qvec,
+            hits=hits,
+            passage_of=passage_of,
+            sims=sims,
+            top=top,
+            q_terms=q_terms,
+            idf=idf,
+            total_idf=total_idf,
+            form=_KIND_FORMS.get(kind),
+        )
+
+    def _add_windows_from(
+        self, context: _QuestionContext, sid: int, windows: list[_Window], rows: list[tuple]
+    ) -> None:
+        """Append every window that starts at sentence `sid` (and its feature row)."""
+        index = self.index
+        doc_id = index.sentences[sid].doc_id
+        article = index.articles[doc_id]
+        title_terms = self._title(doc_id, article.title)
+        for size in range(1, self.max_sentences + 1):
+            last = sid + size - 1
+            # A window stays inside the chosen passages and inside one article.
+            if last not in context.passage_of or index.sentences[last].doc_id != doc_id:
+                break
+            start, end = index.sentences[sid].start, index.sentences[last].end
+            passage = min(context.passage_of[m] for m in range(sid, last + 1))
+            window = _Window(doc_id, sid, last, start, end, passage)
+            rows.append(self._window_features(context, window, article.text, title_terms))
+            windows.append(window)
+
+    def _window_features(
+        self, context: _QuestionContext, window: _Window, article_text: str, title_terms: set[str]
+    ) -> tuple[float, ...]:
+        """The feature row (`FEATURES` order) of one window."""
+        index, sims, q_terms = self.index, context.sims, context.q_terms
+        sid, last = window.first, window.last
+        size = last - sid + 1
+        members = list(range(sid, last + 1))
+        doc_first, doc_stop = self._doc_sentences[window.doc_id]
+        if size == 1:
+            window_sim = sims[sid]
+        else:
+            parts = [index.sentences[m] for m in members]
+            vector = length_weighted_mean(
+                index.sentence_matrix[members], [p.end - p.start for p in parts]
+            )
+            window_sim = float(vector @ context.qvec)
+        neighbours = [
+            sims[i] for i in (sid - 1, last + 1) if i in sims and doc_first <= i < doc_stop
+        ]
+        hit = context.hits[window.passage]
+        terms = set().union(*(self._terms(m) for m in members))
+        found = q_terms & terms
+        in_title = q_terms & title_terms
+        lead_sim = sims.get(doc_first)
+        if lead_sim is None:
+            # Cached in `sims`, so later windows of the article may also use it as a neighbour.
+            lead_sim = float(index.sentence_matrix[doc_first] @ context.qvec)
+            sims[doc_first] = lead_sim
+        n_doc = max(doc_stop - doc_first - 1, 1)
+        idf, total_idf, form = context.idf, context.total_idf, context.form
+        text = article_text[window.start : window.end]
+        return (
+            window_sim,
+            max(sims[m] for m in members),
+            max(neighbours, default=0.0),
+            lead_sim,
+            hit.score / context.top,
+            hit.score,
+            1.0 if window.passage == 0 else 0.0,
+            hit.lexical_score,
+            len(found) / len(q_terms) if q_terms else 0.0,
+            sum(idf[t] for t in found) / total_idf,
+            sum(idf[t] for t in found | in_title) / total_idf,
+            sum(idf[t] for t in in_title) / total_idf,
+            1.0 if form is not None and form.search(text) else 0.0,
+            1.0 if sid == doc_first else 0.0,
+            (sid - doc_first) / n_doc,
+            (window.end - window.start) / 100,
+            1.0 if size > 1 else 0.0,
+        )
 
     def _idf(self, terms: set[str]) -> dict[str, float]:
         """Rarity of each question term among the corpus' chunks (unknown terms: rarest)."""

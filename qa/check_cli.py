@@ -9,7 +9,6 @@ One JSON object per claim and line with `--json` (`CheckResult.to_dict`, the sam
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,36 +65,8 @@ def check_each(service, claims: list[str], filters) -> list:
     return results
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from qa.cli import _filters, _print_json, _settings, read_lines
-    from qa.service import QAService
-
-    if args.batch:
-        claims = read_lines(args.batch)
-    elif args.claim:
-        claims = [" ".join(args.claim)]
-    else:
-        raise InvalidInput("give a CLAIM or --batch FILE (see `qa check --help`)")
-    filters = _filters(args)
-    service = QAService(args.index, _settings(args))
-    if args.batch:
-        results = check_each(service, claims, filters)
-    else:
-        results = [service.check(claims[0], filters)]
-    for result in results:
-        if isinstance(result, dict):
-            if args.json:
-                _print_json(result)
-            else:
-                print(f"Behauptung: {result['claim'][:80]}\nerror: {result['error']}\n")
-        elif args.json:
-            _print_json(result.to_dict())
-        else:
-            print(format_check(result) + "\n")
-    return 0
-
-
-def add_parser(sub, default_index: Path) -> None:
+def add_parser(sub, default_index: Path, handler) -> None:
+    """The `qa check` subcommand; `handler` runs it (it lives with the other commands)."""
     p = sub.add_parser(
         "check",
         help="check a claim: are its figures, dates and names in the archive?",
@@ -110,4 +81,4 @@ def add_parser(sub, default_index: Path) -> None:
     p.add_argument("--date-from", help="only articles from this date on (YYYY[-MM[-DD]])")
     p.add_argument("--date-to", help="only articles up to this date (YYYY[-MM[-DD]])")
     p.add_argument("--source", action="append", help="only this source file/folder or publisher")
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=handler)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from qa.types import Article, Chunk
 
 # Periods after these words end an abbreviation, not a sentence.
@@ -85,6 +83,10 @@ class Chunker:
             )
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        # Imported here: only indexing splits text, and the query path (`qa ask`) should not
+        # pay the ~1.4 s and ~30 MB that langchain and pydantic take to import.
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
         self._splitter = RecursiveCharacterTextSplitter(
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,

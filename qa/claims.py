@@ -789,21 +789,13 @@ def _sentence_of(part: ClaimPart, spans: Sequence[tuple[int, int]]) -> tuple[int
     return spans[-1]
 
 
-def check_passage(claim: Claim, passage: Passage) -> Evidence:
-    """Align every part of the claim with the passage; mark negation on one side only.
-
-    Figures are paired one to one, surest pair first: a pair's score is its `alignment`, plus
-    `EQUAL_BONUS` when the values agree, so a figure the passage states verbatim finds itself
-    even when a reordered claim moved its words, while a figure of the same value that counts
-    something else ("davon 30 Millionen in Deutschland") still loses to the one that counts the
-    same thing.
-    """
-    text, offset = passage.text, passage.citation.start
-    spans = sentence_spans(text) or [(0, len(text))]
-    tokens = _tokens(text)
-    topic = claim.share(text)
-    # A passage not about the claim states nothing about its figures, whatever its numbers.
-    evidence_parts = [p for p in extract(text) if p.kind != "entity"] if topic >= SAME_TOPIC else []
+def _align_figures(
+    claim: Claim,
+    evidence_parts: Sequence[ClaimPart],
+    text: str,
+    spans: Sequence[tuple[int, int]],
+) -> dict[int, tuple[int, bool]]:
+    """Pair the claim's figures one to one with the passage's: claim index -> (index, equal)."""
     evidence_contexts = _contexts(evidence_parts, text)
     pairs = []
     for i, (part, context) in enumerate(zip(claim.parts, claim.contexts)):
@@ -834,6 +826,25 @@ def check_passage(claim: Claim, passage: Passage) -> Evidence:
             continue
         aligned[i] = (j, equal)
         used.add(j)
+    return aligned
+
+
+def check_passage(claim: Claim, passage: Passage) -> Evidence:
+    """Align every part of the claim with the passage; mark negation on one side only.
+
+    Figures are paired one to one, surest pair first: a pair's score is its `alignment`, plus
+    `EQUAL_BONUS` when the values agree, so a figure the passage states verbatim finds itself
+    even when a reordered claim moved its words, while a figure of the same value that counts
+    something else ("davon 30 Millionen in Deutschland") still loses to the one that counts the
+    same thing.
+    """
+    text, offset = passage.text, passage.citation.start
+    spans = sentence_spans(text) or [(0, len(text))]
+    tokens = _tokens(text)
+    topic = claim.share(text)
+    # A passage not about the claim states nothing about its figures, whatever its numbers.
+    evidence_parts = [p for p in extract(text) if p.kind != "entity"] if topic >= SAME_TOPIC else []
+    aligned = _align_figures(claim, evidence_parts, text, spans)
     checks = []
     matched_sentences: list[tuple[int, int]] = []
     for i, part in enumerate(claim.parts):
@@ -898,10 +909,11 @@ def verdict(claim: Claim, evidence: Sequence[Evidence]) -> Verdict:
     if not figures:
         return "supported" if any(_names_found(e) for e in evidence) else "not_found"
     outcome = {figure_status(i, evidence) for i in figures}
-    for status, result in (("mixed", "mixed"), ("differs", "contradicted"), ("match", "supported")):
-        if status in outcome:
-            return result  # type: ignore[return-value]
-    return "not_found"
+    if "mixed" in outcome:
+        return "mixed"
+    if "differs" in outcome:
+        return "contradicted"
+    return "supported" if "match" in outcome else "not_found"
 
 
 def figure_status(i: int, evidence: Sequence[Evidence]) -> str:

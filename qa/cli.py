@@ -92,11 +92,14 @@ def run_index(
     if ray is not None:
         from qa.cluster import RayEmbedder, connect
 
-        if settings.encoder == "int8":
-            raise InvalidInput("--ray embeds with the fp32 encoder: leave out --encoder int8")
-
         connect(ray, workers)
-        embedder = RayEmbedder(settings.model, settings.model_dir, settings.batch_size, workers)
+        embedder = RayEmbedder(
+            settings.model,
+            settings.model_dir,
+            settings.batch_size,
+            workers,
+            encoder=settings.encoder,
+        )
     bar = tqdm(
         total=0, unit="chunk", desc="Embedding", disable=not show_progress or None, file=sys.stderr
     )
@@ -366,17 +369,37 @@ def add_scale_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=positive_int, help="Ray encoder workers (all CPUs)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="qa",
-        description="Nachrichten-QA: answers questions about a news archive with quoted, cited "
-        "sentences from the articles. Nothing is generated.",
-    )
-    parser.add_argument("--model", help="sentence-transformers model name or folder (on disk)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", required=True)
-    from qa import chat
+def cmd_check(args: argparse.Namespace) -> int:
+    """`qa check`: claims checked figure by figure (see `qa.claims`, `qa.check_cli`)."""
+    from qa.check_cli import check_each, format_check
+    from qa.service import QAService
 
+    if args.batch:
+        claims = read_lines(args.batch)
+    elif args.claim:
+        claims = [" ".join(args.claim)]
+    else:
+        raise InvalidInput("give a CLAIM or --batch FILE (see `qa check --help`)")
+    filters = _filters(args)
+    service = QAService(args.index, _settings(args))
+    if args.batch:
+        results = check_each(service, claims, filters)
+    else:
+        results = [service.check(claims[0], filters)]
+    for result in results:
+        if isinstance(result, dict):
+            if args.json:
+                _print_json(result)
+            else:
+                print(f"Behauptung: {result['claim'][:80]}\nerror: {result['error']}\n")
+        elif args.json:
+            _print_json(result.to_dict())
+        else:
+            print(format_check(result) + "\n")
+    return 0
+
+
+def _add_index_parser(sub) -> None:
     p = sub.add_parser("index", help="build or update the index from a corpus folder")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder (seeds/)")
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
@@ -396,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_scale_options(p)
     p.set_defaults(func=cmd_index)
 
+
+def _add_ask_parser(sub) -> None:
     p = sub.add_parser("ask", help="answer a question with cited snippets")
     p.add_argument("question", nargs="*", help="the question")
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
@@ -405,14 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-to", help="only articles up to this date (YYYY[-MM[-DD]])")
     p.add_argument("--source", action="append", help="only this source file/folder or publisher")
     p.set_defaults(func=cmd_ask)
-    chat.add_parser(sub, DEFAULT_INDEX, cmd_chat)
 
+
+def _add_show_parser(sub) -> None:
     p = sub.add_parser("show", help="print an article by its id (as cited)")
     p.add_argument("doc_id")
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
     p.add_argument("--json", action="store_true", help="as JSON: doc_id, title, date, source, text")
     p.set_defaults(func=cmd_show)
 
+
+def _add_serve_parser(sub) -> None:
     p = sub.add_parser("serve", help="start the browser chat (indexes first if needed)")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder (seeds/)")
     p.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder (index/)")
@@ -435,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
+
+def _add_forget_parser(sub) -> None:
     p = sub.add_parser(
         "forget",
         help="take articles out of the index now: no text left in index, cache or feedback",
@@ -445,10 +475,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print what was removed as JSON")
     p.set_defaults(func=cmd_forget)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="qa",
+        description="Nachrichten-QA: answers questions about a news archive with quoted, cited "
+        "sentences from the articles. Nothing is generated.",
+    )
+    parser.add_argument("--model", help="sentence-transformers model name or folder (on disk)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    from qa import chat
+
+    _add_index_parser(sub)
+    _add_ask_parser(sub)
+    chat.add_parser(sub, DEFAULT_INDEX, cmd_chat)
+    _add_show_parser(sub)
+    _add_serve_parser(sub)
+    _add_forget_parser(sub)
+
     from qa import check_cli
     from qa.eval import run as eval_run
 
-    check_cli.add_parser(sub, DEFAULT_INDEX)
+    check_cli.add_parser(sub, DEFAULT_INDEX, cmd_check)
     from qa import cache
 
     cache.add_parser(sub)

@@ -29,7 +29,14 @@ BLOCK = 256  # texts per Ray block and per encoder call on a worker
 class _Encoder:
     """One per Ray worker: loads the model once, then encodes the batches it is given."""
 
-    def __init__(self, model: str, models_dir: str, batch_size: int, threads: int):
+    def __init__(
+        self, model: str, models_dir: str, batch_size: int, threads: int, encoder: str = "fp32"
+    ):
+        if encoder == "int8":  # one text per run: the same vectors as a single-process build
+            from qa.onnx_encoder import OnnxEmbedder
+
+            self.embedder = OnnxEmbedder(model, Path(models_dir), batch_size, threads=threads)
+            return
         import torch
 
         from qa.embedding import Embedder
@@ -75,7 +82,11 @@ class RayEmbedder:
         batch_size: int = 32,
         workers: int | None = None,
         threads_per_worker: int = 1,
+        encoder: str = "fp32",
     ):
+        from qa.embedding import resolve_encoder
+
+        self.encoder = resolve_encoder(model, encoder)
         self.model_name = model
         self.models_dir = models_dir
         self.batch_size = batch_size
@@ -106,6 +117,7 @@ class RayEmbedder:
                 "models_dir": str(self.models_dir),
                 "batch_size": self.batch_size,
                 "threads": self.threads,
+                "encoder": self.encoder,
             },
             batch_size=BLOCK,
             batch_format="numpy",
@@ -129,7 +141,9 @@ class RayEmbedder:
     @property
     def dimension(self) -> int:
         if self._dimension is None:
-            from qa.embedding import Embedder
+            from qa.embedding import load_embedder
 
-            self._dimension = Embedder(self.model_name, self.models_dir).dimension
+            self._dimension = load_embedder(
+                self.model_name, self.encoder, self.models_dir
+            ).dimension
         return self._dimension

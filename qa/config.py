@@ -78,7 +78,7 @@ class Settings:
     # fp32 (sentence-transformers, torch) or int8 (ONNX Runtime, `qa.onnx_encoder`); `auto`:
     # int8 for the default model, fp32 for others. Chosen when indexing; the index records it,
     # and questions are always encoded by the encoder that built the index.
-    encoder: str = "fp32"
+    encoder: str = "auto"
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Chunking: characters, sized so a chunk stays well under the model's 512 tokens.
     chunk_size: int = 900

@@ -6,11 +6,13 @@ a `Period` of ISO dates. Relative words are resolved against the archive's newes
 (`anchor`), never the wall clock: "letztes Jahr" in an archive that ends in 2019 means 2018.
 
 Absolute forms (years, months, days, ranges) are matched with patterns whose month names come
-from dateparser's locale data (German and English); relative forms ("vor zwei Jahren", "letzte
-Woche", "two years ago") are resolved by dateparser itself with `RELATIVE_BASE` set to the
-anchor. dateparser's free-text `search_dates` is not used: it reads "die" as Tuesday and
-"430" as a year, whereas a number here is a year only where nothing says it counts something
-("2000 Euro", "über 2000", "vor 2000 Jahren" are not years).
+from dateparser's locale data (German and English). "vor zwei Jahren", "two years ago" and
+"gestern" are resolved by dateparser itself with `RELATIVE_BASE` set to the anchor (number words
+from its tables); "letzte Woche", "im vergangenen Jahr", "im Vorjahr" are calendar steps back
+from the anchor (dateparser knows "letzte Woche" but not the inflected forms). dateparser's
+free-text `search_dates` is not used: it reads "die" as Tuesday and any number as a year,
+whereas a number here is a year (1800-2099) only where nothing says it counts something ("2000
+Euro", "über 2000", "vor 2000 Jahren" are not years).
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ from functools import cache
 
 import numpy as np
 
-# Years outside this range are read as plain numbers.
-FIRST_YEAR = 1800
-LAST_YEAR = 2099
 # Words that say "now": the answer should come from the newest articles.
 _PRESENT = re.compile(
     r"\b(?:aktuell(?:e[nmrs]?|ste[nmrs]?)?|derzeit(?:ig(?:e[nmrs]?)?)?|zurzeit|zur zeit|"
@@ -59,6 +58,7 @@ _QUANTITY_BEFORE = re.compile(
     re.IGNORECASE,
 )
 
+# A year is 1800-2099, not part of a longer number ("12.019", "2019,5", "1.2019").
 _YEAR_DIGITS = r"(?:1[89]\d\d|20\d\d)(?!\d)(?![.,]\d)"
 _YEAR = r"(?<![\d.,/-])" + _YEAR_DIGITS
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])"
@@ -98,8 +98,9 @@ class Period:
             return False
         return True
 
-    def label(self) -> str:
-        """A short form of the span: "2019", "2020-03", "2015–2018", "2024-12-23 – 2024-12-29"."""
+    def label(self, lang: str = "de") -> str:
+        """A short form of the span: "2019", "2020-03", "2015–2018", "2024-12-23 – 2024-12-29";
+        an open end in `lang` ("bis 2025-01-02", "until 2025-01-02")."""
         if self.from_ and self.to:
             first, last = date.fromisoformat(self.from_), date.fromisoformat(self.to)
             if (first.month, first.day, last.month, last.day) == (1, 1, 12, 31):
@@ -111,10 +112,11 @@ class Period:
             if first == last:
                 return self.from_
             return f"{self.from_} – {self.to}"
+        since, until = ("from", "until") if lang == "en" else ("ab", "bis")
         if self.from_:
-            return f"ab {self.from_}"
+            return f"{since} {self.from_}"
         if self.to:
-            return f"bis {self.to}"
+            return f"{until} {self.to}"
         return self.text
 
 
@@ -216,7 +218,9 @@ def _month_names() -> dict[str, int]:
     from dateparser.languages import default_loader
 
     names: dict[str, int] = {}
-    keys = [calendar.month_name[m].lower() for m in range(1, 13)]
+    # dateparser's own keys (not `calendar.month_name`, which follows the process locale).
+    keys = ("january", "february", "march", "april", "may", "june", "july", "august")
+    keys += ("september", "october", "november", "december")
     for language in ("de", "en"):
         info = default_loader.get_locale(language).info
         for number, key in enumerate(keys, start=1):
@@ -277,6 +281,16 @@ def _absolute_patterns():
     """(pattern, builder) pairs, most specific first: a later pattern never re-reads a span."""
     month = _month_pattern()
     year = rf"(?P<year>{_YEAR})"
+    return (
+        *_day_patterns(month, year),
+        *_range_patterns(),
+        *_month_patterns(month, year),
+        *_year_patterns(year),
+    )
+
+
+def _day_patterns(month: str, year: str):
+    """Full dates: ISO, German numeric, and with a month name."""
     ci = re.IGNORECASE
 
     def iso_day(m, _anchor):
@@ -290,6 +304,56 @@ def _absolute_patterns():
             return None
         text = _strip_lead(m.group(0))
         return _day(int(m["year"]), _month_number(m["month"]), int(m["d"]), text)
+
+    return (
+        (re.compile(r"(?<!\d)(?P<y>\d{4})-(?P<m>0[1-9]|1[0-2])-(?P<d>[0-3]\d)(?!\d)"), iso_day),
+        (
+            re.compile(
+                rf"(?<![\d.])(?P<d>{_DAY})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<y>{_YEAR_DIGITS})"
+            ),
+            german_day,
+        ),
+        (re.compile(rf"\b(?P<d>{_DAY})\.?\s+{month}\s+(?:de[rs]\s+)?{year}", ci), named_day),
+        (re.compile(rf"\b{month}\s+(?P<d>{_DAY})(?:st|nd|rd|th)?,?\s+{year}", ci), named_day),
+    )
+
+
+def _range_patterns():
+    """Spans of whole years: "zwischen 2019 und 2021", "2019-2021", "2023/24"."""
+    ci = re.IGNORECASE
+
+    def year_range(m, _anchor):
+        first, last = int(m["y1"]), int(m["y2"])
+        if first > last or not _is_year(m, "y2") or not _is_year(m, "y1"):
+            return None
+        return _year_span(first, last, m.group(0).strip())
+
+    def split_year(m, _anchor):
+        # "2023/24", "Wintersemester 2023/2024": both years.
+        first = int(m["y1"])
+        last = int(m["y2"]) if len(m["y2"]) == 4 else first // 100 * 100 + int(m["y2"])
+        if last != first + 1:
+            return None
+        return _year_span(first, last, m.group(0))
+
+    to = r"\s*(?:-|–|—|bis|und|to|and|until|till)\s*"
+    return (
+        (
+            re.compile(
+                rf"\b(?:zwischen|von|vom|from|between)\s+(?:(?:de[mn]\s+)?jahre?n?\s+)?"
+                rf"(?P<y1>{_YEAR}){to}(?:(?:dem\s+)?jahr\s+)?(?P<y2>{_YEAR})",
+                ci,
+            ),
+            year_range,
+        ),
+        (re.compile(rf"(?P<y1>{_YEAR})\s*(?:-|–|—|bis|to)\s*(?P<y2>{_YEAR})", ci), year_range),
+        (re.compile(rf"(?P<y1>{_YEAR})/(?P<y2>\d{{2}}|\d{{4}})(?!\d)"), split_year),
+    )
+
+
+def _month_patterns(month: str, year: str):
+    """Months of one year: quarters, seasons and parts, named and numeric months."""
+    ci = re.IGNORECASE
 
     def month_year(m, _anchor):
         if not _is_year(m, "year"):
@@ -313,23 +377,31 @@ def _absolute_patterns():
         first, last = _PARTS[" ".join(m["part"].lower().split())]
         return _month_span(int(m["year"]), first, last, m.group(0))
 
+    parts = "|".join(sorted((re.escape(p) for p in _PARTS), key=len, reverse=True))
+    return (
+        (
+            re.compile(
+                rf"\b(?:(?:im|in the)\s+)?(?:(?P<qword>ersten|zweiten|dritten|vierten|first|"
+                rf"second|third|fourth)\s+(?:quartal|quarter)|q(?P<q>[1-4]))\s+(?:of\s+)?"
+                rf"(?:de[sr]\s+jahres\s+)?{year}",
+                ci,
+            ),
+            quarter,
+        ),
+        (re.compile(rf"\b(?P<part>{parts})\s+(?:de[sr]\s+jahres\s+)?{year}", ci), part),
+        (re.compile(rf"\b(?:(?:im|in)\s+)?{month}\s+(?:(?:de[sr]|of)\s+)?{year}", ci), month_year),
+        (re.compile(rf"(?<![\d.,/])(?P<y>{_YEAR})-(?P<m>0[1-9]|1[0-2])(?![\d-])"), numeric_month),
+        (re.compile(rf"(?<![\d.,/])(?P<m>0?[1-9]|1[0-2])/(?P<y>{_YEAR})"), numeric_month),
+    )
+
+
+def _year_patterns(year: str):
+    """Decades, open spans ("seit 2019", "bis 2020") and bare years, the least specific last."""
+    ci = re.IGNORECASE
+
     def decade(m, _anchor):
         first = int(m["decade"])
         return _year_span(first, first + 9, m.group(0))
-
-    def year_range(m, _anchor):
-        first, last = int(m["y1"]), int(m["y2"])
-        if first > last or not _is_year(m, "y2") or not _is_year(m, "y1"):
-            return None
-        return _year_span(first, last, m.group(0).strip())
-
-    def split_year(m, _anchor):
-        # "2023/24", "Wintersemester 2023/2024": both years.
-        first = int(m["y1"])
-        last = int(m["y2"]) if len(m["y2"]) == 4 else first // 100 * 100 + int(m["y2"])
-        if last != first + 1:
-            return None
-        return _year_span(first, last, m.group(0))
 
     def since(m, anchor):
         if not _is_year(m, "year"):
@@ -350,41 +422,7 @@ def _absolute_patterns():
         number = int(m["year"])
         return _year_span(number, number, m["year"])
 
-    parts = "|".join(sorted((re.escape(p) for p in _PARTS), key=len, reverse=True))
-    to = r"\s*(?:-|–|—|bis|und|to|and|until|till)\s*"
     return (
-        (re.compile(r"(?<!\d)(?P<y>\d{4})-(?P<m>0[1-9]|1[0-2])-(?P<d>[0-3]\d)(?!\d)"), iso_day),
-        (
-            re.compile(
-                rf"(?<![\d.])(?P<d>{_DAY})\.\s?(?P<m>0?[1-9]|1[0-2])\.\s?(?P<y>{_YEAR_DIGITS})"
-            ),
-            german_day,
-        ),
-        (re.compile(rf"\b(?P<d>{_DAY})\.?\s+{month}\s+(?:de[rs]\s+)?{year}", ci), named_day),
-        (re.compile(rf"\b{month}\s+(?P<d>{_DAY})(?:st|nd|rd|th)?,?\s+{year}", ci), named_day),
-        (
-            re.compile(
-                rf"\b(?:zwischen|von|vom|from|between)\s+(?:(?:de[mn]\s+)?jahre?n?\s+)?"
-                rf"(?P<y1>{_YEAR}){to}(?:(?:dem\s+)?jahr\s+)?(?P<y2>{_YEAR})",
-                ci,
-            ),
-            year_range,
-        ),
-        (re.compile(rf"(?P<y1>{_YEAR})\s*(?:-|–|—|bis|to)\s*(?P<y2>{_YEAR})", ci), year_range),
-        (re.compile(rf"(?P<y1>{_YEAR})/(?P<y2>\d{{2}}|\d{{4}})(?!\d)"), split_year),
-        (
-            re.compile(
-                rf"\b(?:(?:im|in the)\s+)?(?:(?P<qword>ersten|zweiten|dritten|vierten|first|"
-                rf"second|third|fourth)\s+(?:quartal|quarter)|q(?P<q>[1-4]))\s+(?:of\s+)?"
-                rf"(?:de[sr]\s+jahres\s+)?{year}",
-                ci,
-            ),
-            quarter,
-        ),
-        (re.compile(rf"\b(?P<part>{parts})\s+(?:de[sr]\s+jahres\s+)?{year}", ci), part),
-        (re.compile(rf"\b(?:(?:im|in)\s+)?{month}\s+(?:(?:de[sr]|of)\s+)?{year}", ci), month_year),
-        (re.compile(rf"(?<![\d.,/])(?P<y>{_YEAR})-(?P<m>0[1-9]|1[0-2])(?![\d-])"), numeric_month),
-        (re.compile(rf"(?<![\d.,/])(?P<m>0?[1-9]|1[0-2])/(?P<y>{_YEAR})"), numeric_month),
         (
             re.compile(
                 r"\b(?:(?:in\s+)?den\s+|the\s+)?(?P<decade>(?:1[89]|20)\d0)(?:er|s)"

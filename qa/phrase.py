@@ -174,23 +174,16 @@ def candidates(question: str, text: str, max_len: int = 6) -> list[Candidate]:
     return [Candidate(s, e, row) for (s, e), row in zip(spans, matrix)]
 
 
-def candidate_matrix(
-    question: str, text: str, max_len: int = 6
-) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """The candidates' `(start, end)` offsets into `text` and their feature rows."""
-    kind = question_kind(question)
+def _question_words(question: str) -> set[str]:
+    """The stems of the question's content words (weak words match too much to count)."""
     q_words = {_prefix(t.text) for t in tokens(question) if t.text[0].isalnum()}
     q_words -= _WEAK_PREFIXES
-    toks = tokens(text)
-    n = len(toks)
-    if not n:
-        return [], np.zeros((0, len(FEATURES)), np.float32)
-    words = [t.text for t in toks]
-    lower = [w.casefold() for w in words]
-    alnum = [w[0].isalnum() for w in words]
-    is_q = [alnum[k] and _prefix(words[k]) in q_words for k in range(n)]
-    q_pos = [k for k in range(n) if is_q[k]]
-    # Distance of every token to the nearest question word (20 when there is none).
+    return q_words
+
+
+def _question_distances(is_q: list[bool]) -> list[int]:
+    """Distance of every token to the nearest question word (20 when there is none)."""
+    n = len(is_q)
     dist = [20] * n
     last = None
     for k in range(n):
@@ -204,106 +197,173 @@ def candidate_matrix(
             last = k
         if last is not None:
             dist[k] = min(dist[k], last - k)
-    digit = [w[0].isdigit() for w in words]
-    year = [bool(_YEAR.fullmatch(w)) for w in words]
-    month = [w in _MONTHS for w in lower]
-    unit = [w in _UNITS for w in lower]
-    numword = [w in _NUMBER_WORDS for w in lower]
-    alpha = [w[0].isalpha() for w in words]
-    upper = [w[0].isupper() for w in words]
-    low = [w[0].islower() for w in words]
-    weak = [w in _WEAK for w in lower]
-    prep = [w in _PREPOSITIONS for w in lower]
-    stop = [w in _PUNCT_STOP or w in ".!?" for w in words]
-    # The sentence of the text with the most question words ("best sentence").
+    return dist
+
+
+def _best_sentence(words: list[str], is_q: list[bool]) -> tuple[list[int], int]:
+    """Each token's sentence number, and the sentence with the most question words."""
     sentence_of, sentence, counts = [], 0, {}
-    for k in range(n):
+    for k in range(len(words)):
         sentence_of.append(sentence)
         counts[sentence] = counts.get(sentence, 0) + is_q[k]
-        if words[k] in ".!?" and k + 1 < n and words[k + 1][:1].isupper():
+        if words[k] in ".!?" and k + 1 < len(words) and words[k + 1][:1].isupper():
             sentence += 1
-    best_sentence = max(counts, key=counts.get)
-    quotes = [m.span() for m in _QUOTED.finditer(text)]
-    qset = set(q_pos)
+    return sentence_of, max(counts, key=counts.get)
+
+
+class _TextFacts:
+    """Per-token facts of one text, computed once and read by every candidate span."""
+
+    def __init__(self, text: str, toks: list[Token], q_words: set[str]) -> None:
+        n = len(toks)
+        self.toks = toks
+        self.n = n
+        words = self.words = [t.text for t in toks]
+        lower = [w.casefold() for w in words]
+        alnum = self.alnum = [w[0].isalnum() for w in words]
+        is_q = self.is_q = [alnum[k] and _prefix(words[k]) in q_words for k in range(n)]
+        self.dist = _question_distances(is_q)
+        self.digit = [w[0].isdigit() for w in words]
+        self.year = [bool(_YEAR.fullmatch(w)) for w in words]
+        self.month = [w in _MONTHS for w in lower]
+        self.unit = [w in _UNITS for w in lower]
+        self.numword = [w in _NUMBER_WORDS for w in lower]
+        self.alpha = [w[0].isalpha() for w in words]
+        self.upper = [w[0].isupper() for w in words]
+        self.low = [w[0].islower() for w in words]
+        self.weak = [w in _WEAK for w in lower]
+        self.prep = [w in _PREPOSITIONS for w in lower]
+        self.stop = [w in _PUNCT_STOP or w in ".!?" for w in words]
+        self.sentence_of, self.best_sentence = _best_sentence(words, is_q)
+        self.quotes = [m.span() for m in _QUOTED.finditer(text)]
+        self.qset = {k for k in range(n) if is_q[k]}
+
+
+@dataclass
+class _GrowingSpan:
+    """A span grown token by token from `first`: its start context and what it holds so far."""
+
+    first: int
+    starts_sentence: float
+    left_bounded: bool
+    after_q: float
+    has: dict[str, bool]
+    n_alpha: int = 0
+    n_upper: int = 0
+    n_lower: int = 0
+
+
+def candidate_matrix(
+    question: str, text: str, max_len: int = 6
+) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The candidates' `(start, end)` offsets into `text` and their feature rows."""
+    kind = question_kind(question)
+    q_words = _question_words(question)
+    toks = tokens(text)
+    if not toks:
+        return [], np.zeros((0, len(FEATURES)), np.float32)
+    facts = _TextFacts(text, toks, q_words)
     spans, rows = [], []
-    for i in range(n):
-        if is_q[i] or stop[i] or not alnum[i]:
+    for i in range(facts.n):
+        if facts.is_q[i] or facts.stop[i] or not facts.alnum[i]:
             continue
-        starts_sentence = 1.0 if i == 0 or words[i - 1] in ".!?" else 0.0
-        before = words[i - 1] if i > 0 else "."
-        left_bounded = (i - 1) in qset or not before[0].isalnum()
-        after_q = 1.0 if (i - 1) in qset or (i - 2) in qset else 0.0
-        has = dict.fromkeys(("digit", "year", "month", "unit", "numword"), False)
-        n_alpha = n_upper = n_lower = 0
-        for j in range(i, min(n, i + max_len)):
-            if is_q[j] or stop[j]:
-                break
-            has["digit"] |= digit[j]
-            has["year"] |= year[j]
-            has["month"] |= month[j]
-            has["unit"] |= unit[j]
-            has["numword"] |= numword[j]
-            n_alpha += alpha[j]
-            n_upper += alpha[j] and upper[j]
-            n_lower += low[j]
-            if not alnum[j]:
-                continue
-            length = j - i + 1
-            cap_share = n_upper / n_alpha if n_alpha else 0.0
-            distance = min(dist[i], dist[j])
-            after = words[j + 1] if j + 1 < n else "."
-            right_bounded = (j + 1) in qset or not after[0].isalnum()
-            before_q = 1.0 if (j + 1) in qset or (j + 2) in qset else 0.0
-            in_quotes = any(a <= toks[i].start and toks[j].end <= b for a, b in quotes)
-            is_date = has["year"] or has["month"]
-            is_number = has["digit"] or has["numword"]
-            capital = cap_share > 0.5 and not starts_sentence
-            ends_cap = upper[j] or digit[j]
-            spans.append((toks[i].start, toks[j].end))
-            rows.append(
-                (
-                    1.0,
-                    length == 1,
-                    length == 2,
-                    length == 3,
-                    length == 4,
-                    length >= 5,
-                    has["digit"],
-                    has["year"],
-                    has["month"],
-                    has["unit"],
-                    has["numword"],
-                    cap_share,
-                    upper[i],
-                    weak[i],
-                    weak[j],
-                    distance <= 1,
-                    distance <= 3,
-                    min(distance, 20) / 20,
-                    after_q,
-                    before_q,
-                    sentence_of[i] == best_sentence,
-                    kind == "number" and is_number,
-                    kind == "date" and is_date,
-                    kind == "person" and capital,
-                    kind == "place" and capital,
-                    (kind == "other") * min(length, 6) / 6,
-                    kind == "number" and not is_number,
-                    kind == "date" and not is_date,
-                    starts_sentence,
-                    in_quotes,
-                    ends_cap,
-                    n_lower / length,
-                    left_bounded and right_bounded,
-                    left_bounded,
-                    right_bounded,
-                    prep[i],
-                    digit[j],
-                    kind == "other" and ends_cap,
-                    kind == "number" and unit[j],
-                )
-            )
+        _add_spans_from(facts, kind, i, max_len, spans, rows)
     return spans, np.array(rows, np.float32).reshape(len(rows), len(FEATURES))
+
+
+def _add_spans_from(
+    facts: _TextFacts,
+    kind: str,
+    i: int,
+    max_len: int,
+    spans: list[tuple[int, int]],
+    rows: list[tuple],
+) -> None:
+    """Append every candidate starting at token `i` (and its feature row) to `spans`/`rows`."""
+    words, qset = facts.words, facts.qset
+    before = words[i - 1] if i > 0 else "."
+    span = _GrowingSpan(
+        first=i,
+        starts_sentence=1.0 if i == 0 or words[i - 1] in ".!?" else 0.0,
+        left_bounded=(i - 1) in qset or not before[0].isalnum(),
+        after_q=1.0 if (i - 1) in qset or (i - 2) in qset else 0.0,
+        has=dict.fromkeys(("digit", "year", "month", "unit", "numword"), False),
+    )
+    for j in range(i, min(facts.n, i + max_len)):
+        # A span never crosses a question word or a clause break.
+        if facts.is_q[j] or facts.stop[j]:
+            break
+        span.has["digit"] |= facts.digit[j]
+        span.has["year"] |= facts.year[j]
+        span.has["month"] |= facts.month[j]
+        span.has["unit"] |= facts.unit[j]
+        span.has["numword"] |= facts.numword[j]
+        span.n_alpha += facts.alpha[j]
+        span.n_upper += facts.alpha[j] and facts.upper[j]
+        span.n_lower += facts.low[j]
+        # Punctuation may sit inside a span but never ends one.
+        if not facts.alnum[j]:
+            continue
+        spans.append((facts.toks[i].start, facts.toks[j].end))
+        rows.append(_span_features(facts, kind, span, j))
+
+
+def _span_features(facts: _TextFacts, kind: str, span: _GrowingSpan, j: int) -> tuple:
+    """The feature row (`FEATURES` order) of the span from `span.first` to token `j`."""
+    i, has, qset, toks = span.first, span.has, facts.qset, facts.toks
+    upper, digit = facts.upper, facts.digit
+    length = j - i + 1
+    cap_share = span.n_upper / span.n_alpha if span.n_alpha else 0.0
+    distance = min(facts.dist[i], facts.dist[j])
+    after = facts.words[j + 1] if j + 1 < facts.n else "."
+    right_bounded = (j + 1) in qset or not after[0].isalnum()
+    before_q = 1.0 if (j + 1) in qset or (j + 2) in qset else 0.0
+    in_quotes = any(a <= toks[i].start and toks[j].end <= b for a, b in facts.quotes)
+    is_date = has["year"] or has["month"]
+    is_number = has["digit"] or has["numword"]
+    capital = cap_share > 0.5 and not span.starts_sentence
+    ends_cap = upper[j] or digit[j]
+    return (
+        1.0,
+        length == 1,
+        length == 2,
+        length == 3,
+        length == 4,
+        length >= 5,
+        has["digit"],
+        has["year"],
+        has["month"],
+        has["unit"],
+        has["numword"],
+        cap_share,
+        upper[i],
+        facts.weak[i],
+        facts.weak[j],
+        distance <= 1,
+        distance <= 3,
+        min(distance, 20) / 20,
+        span.after_q,
+        before_q,
+        facts.sentence_of[i] == facts.best_sentence,
+        kind == "number" and is_number,
+        kind == "date" and is_date,
+        kind == "person" and capital,
+        kind == "place" and capital,
+        (kind == "other") * min(length, 6) / 6,
+        kind == "number" and not is_number,
+        kind == "date" and not is_date,
+        span.starts_sentence,
+        in_quotes,
+        ends_cap,
+        span.n_lower / length,
+        span.left_bounded and right_bounded,
+        span.left_bounded,
+        right_bounded,
+        facts.prep[i],
+        digit[j],
+        kind == "other" and ends_cap,
+        kind == "number" and facts.unit[j],
+    )
 
 
 def best_phrase(

@@ -171,6 +171,8 @@ class QAService:
         follow-up question is resolved against it, as in `ask_in_context`."""
         if history:
             return self.ask_in_context(question, history, filters)[0]
+        if self.batcher is not None:
+            return self.batcher.ask(question, filters)
         return self.ask_batch([question], filters)[0]
 
     def ask_in_context(

@@ -15,10 +15,12 @@ which ran one answer at a time. Three changes fit the serving path to the cores:
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
@@ -48,6 +50,26 @@ def limit_threads(threads: int = 1) -> None:
         torch.set_num_threads(threads)
 
 
+_TRIM_EVERY = 10.0  # seconds
+_last_trim = [0.0]
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system, at most every few seconds.
+
+    Batches of changing sizes leave glibc's heaps fragmented: without this the server's RSS
+    crept up by a quarter over the first minutes under load (docs/benchmarks.md).
+    """
+    now = time.monotonic()
+    if now - _last_trim[0] < _TRIM_EVERY or not sys.platform.startswith("linux"):
+        return
+    _last_trim[0] = now
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 class Batcher:
     """Answers single questions from many threads with as few `ask_batch` calls as possible.
 
@@ -59,6 +81,9 @@ class Batcher:
     def __init__(self, ask_batch: AskBatch, workers: int = 1, max_batch: int = 16):
         self._ask_batch = ask_batch
         self._max_batch = max_batch
+        # How many `ask_batch` calls answered how many questions (benchmarks read these).
+        self.calls = 0
+        self.questions = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._workers = [
             threading.Thread(target=self._work, name=f"qa-answer-{i}", daemon=True)
@@ -87,8 +112,11 @@ class Batcher:
                 groups.setdefault(item[2], []).append(item)
             for filters, items in groups.items():
                 self._answer(filters, items)
+            release_memory()
 
     def _answer(self, filters: Filters | None, items: list) -> None:
+        self.calls += 1
+        self.questions += len(items)
         try:
             answers = self._ask_batch([i[0] for i in items], filters, [i[1] for i in items])
         except Exception as err:  # handed to the asking threads, which report it

@@ -245,6 +245,7 @@ def test_index_key_follows_what_the_index_holds_and_nothing_else() -> None:
         "chunk_size": 900,
         "chunk_overlap": 150,
         "analyzer_language": "german",
+        "encoder": Settings().encoder,
     }
     same = [
         Settings(cache_dir=Path("/elsewhere")),

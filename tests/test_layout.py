@@ -78,7 +78,9 @@ def test_no_function_is_longer_than_the_limit():
 
 
 def test_no_bare_except_exception_outside_the_ui_last_resort():
-    allowed = {"qa/ui/app.py"}
+    # The page's last resort, and the serving batcher's, which hands any failure to the one
+    # request it belongs to instead of losing the others in the batch.
+    allowed = {"qa/ui/app.py", "qa/serving.py"}
     found = []
     for path in sources():
         rel = str(path.relative_to(REPO))

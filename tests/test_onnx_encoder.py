@@ -69,6 +69,25 @@ def test_a_text_gets_the_same_vector_alone_and_in_a_batch_of_64(int8_embedder):
     assert float(alone @ mixed) >= 0.999
 
 
+def test_sentencepiece_gives_the_ids_of_tokenizer_json(int8_embedder):
+    from tokenizers import Tokenizer
+
+    from qa.onnx_export import int8_folder
+
+    int8_embedder.encode_queries(["lädt das Modell"])
+    hf = Tokenizer.from_file(str(int8_folder(int8_embedder.models_dir) / "tokenizer.json"))
+    hf.enable_truncation(512)
+    odd = [
+        "Straße  mit  Lücken ",
+        "ﬁ ½ ＡＢＣ café\u00a0",
+        "  vorn",
+        "Tab\tund\nZeile\n",
+        "wort " * 600,
+    ]
+    for text in ["passage: " + s for s in seed_sentences()] + ["query: " + t for t in odd]:
+        assert int8_embedder._ids(text)[0].tolist() == hf.encode(text).ids, text
+
+
 def test_int8_vectors_are_close_to_fp32(int8_embedder, settings):
     from qa.embedding import Embedder
 

@@ -91,7 +91,10 @@ def test_cli_ask_json_contract_and_show(seed_index, tmp_path):
         "question": UNANSWERABLE[0],
         "abstained": True,
         "snippets": [],
+        # The question names a year: the period is reported even when nothing is found.
+        "period": {"from": "2014-01-01", "to": "2014-12-31", "text": "2014"},
     }
+    assert answered["period"] is None
     snippet = answered["snippets"][0]
     assert set(snippet) >= {"text", "score", "citation"}
     citation = snippet["citation"]

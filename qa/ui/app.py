@@ -45,9 +45,13 @@ THEME = gr.themes.Default(
     font_mono=[gr.themes.Font("ui-monospace"), "monospace"],
 )
 PRIVATE = {"api_visibility": "private"}  # only /ask and /check are the public API
-# Every event that answers shares one budget: Gradio may hold this many at once, each waiting
-# for the answer workers (`qa.serving`), which do the computing, one per core.
-WAITING_ANSWERS = 64
+# Every event that answers shares one budget: Gradio runs this many at once, each a thread
+# waiting for the answer workers (`qa.serving`), which do the computing, one per core; more
+# wait in Gradio's queue, which costs no thread. 16 keeps the workers' batches full (up to 16
+# questions per encoder call) while each waiting thread's memory stays bounded: with 64, the
+# server's RSS grew by a quarter under load (docs/benchmarks.md).
+WAITING_ANSWERS = 16
+LIGHT_EVENTS = 8  # viewer, labels, feedback: quick, a few at once each
 ANSWERING = {"concurrency_id": "answer", "concurrency_limit": WAITING_ANSWERS}
 
 
@@ -537,7 +541,7 @@ def serve(
     service.batcher = Batcher(service.ask_batch, workers=cores())
     app = build_app(service, feedback_path)
     # Light events (viewer, labels, feedback) run a few at once; answering ones share ANSWERING.
-    app.queue(default_concurrency_limit=8)
+    app.queue(default_concurrency_limit=LIGHT_EVENTS)
     _, url, _ = app.launch(
         server_name=host,
         server_port=port,
@@ -549,7 +553,7 @@ def serve(
         run_history=False,
         enable_monitoring=False,
         auth=Login(auth) if auth else None,
-        max_threads=WAITING_ANSWERS + 16,
+        max_threads=WAITING_ANSWERS + LIGHT_EVENTS,
     )
     print(
         f"Nachrichten-QA is running at {url} (ready after {time.monotonic() - started:.1f} s)",

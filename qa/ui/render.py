@@ -122,7 +122,7 @@ def period_html(period: Period | None, lang: str) -> str:
     """ "Zeitraum: 2019" (with the words that named it when they differ), or nothing."""
     if period is None:
         return ""
-    label = period.label()
+    label = period.label(lang)
     if period.text != label:
         label += f" („{period.text}“)" if lang == "de" else f" (“{period.text}”)"
     return f'<p class="qa-period">{esc(TEXTS[lang]["period"])}: {esc(label)}</p>'
