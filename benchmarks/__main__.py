@@ -34,7 +34,7 @@ def keep_load_section(path: Path, previous: str) -> None:
     from benchmarks.encoders import SECTION as ENCODERS
     from benchmarks.load import SECTIONS, find_section, write_section
 
-    for name in (*SECTIONS, ENCODERS):
+    for name in (*SECTIONS, ENCODERS, f"{ENCODERS}-quality"):
         if span := find_section(previous, name):
             write_section(path, name, previous[span[0] : span[1]])
 

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import faiss
 import numpy as np
 
 from qa.answer import Reader
@@ -105,6 +106,10 @@ class QAService:
         self._lock = threading.Lock()
         # The chat server answers concurrent questions together (`qa.serving.Batcher`).
         self.batcher = None
+        # A question's exact FAISS searches are small; their OpenMP threads waited on each
+        # other on the shared 2-core machine (warm ask on the 8k-chunk index: 81 ms with two,
+        # 29 ms with one; docs/benchmarks.md "Encoders"). Concurrency comes from the callers.
+        faiss.omp_set_num_threads(1)
 
     def snapshot(self) -> Snapshot:
         """The live index version, loaded once per version (a rebuild is noticed here)."""
