@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 MAX_USERS = 200
 MAX_SECONDS = 900
 STARTUP_TIMEOUT = 600
-WARMUP_SECONDS = 10
+WARMUP_SECONDS = 60
 USER_HEADER = "x-load-user"
 # The sections this script writes into docs/benchmarks.md, one per `--server` mode.
 SECTIONS = ("load", "load-baseline", "load-no-answer")
