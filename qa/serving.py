@@ -1,26 +1,26 @@
-"""How the chat server spends its cores: a few answer workers that batch concurrent questions.
+"""How the chat server spends its cores: answer workers that batch concurrent questions.
 
-Measured on the 2-core machine (docs/benchmarks.md): one question costs a few ms of Python and
-one encoder call, and most of a request's time under load went to waiting in Gradio's queue,
-which ran one answer at a time. Three changes fit the serving path to the cores:
+Measured with `benchmarks/load.py` on the 2-core machine (docs/benchmarks.md). Before, Gradio ran
+one answer at a time, so under load most of a request went to waiting in its queue. Now:
 
-- Gradio waits, the workers compute: requests are taken in parallel (many Gradio threads, cheap
-  to block), and handed to `workers` answer threads, one per core.
+- Gradio waits, the workers compute: Gradio takes up to `WAITING_ANSWERS` requests at once
+  (threads that only wait; `qa.ui.app`) and hands them to `workers` answer threads, one per
+  core; more requests wait in Gradio's queue, which costs no thread.
 - Questions that arrive together are answered together: a worker takes every question waiting
-  (up to `max_batch`) and answers them with one `QAService.ask_batch` call (one encoder call, one
-  FAISS search, one reader pass); alone, a question is answered at once, with no added wait.
-- One encoder thread per worker: with every core busy, torch's own thread pool only adds
-  contention (two threads per encoder call were several times slower under load).
+  (up to `max_batch`) and answers them with one `QAService.ask_batch` call (one encoder call,
+  one FAISS search, one reader pass); a question alone is answered at once, with no added wait.
+  With the fp32 torch encoder this halved the CPU per question; the int8 encoder costs about
+  the same per question at any batch size, so now it mostly saves per-call overhead.
+- One encoder thread per worker (`limit_threads`): with every core busy, a per-call thread pool
+  only adds contention (two torch threads per call were several times slower under load).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
@@ -48,26 +48,6 @@ def limit_threads(threads: int = 1) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
-
-
-_TRIM_EVERY = 10.0  # seconds
-_last_trim = [0.0]
-
-
-def release_memory() -> None:
-    """Hand freed heap memory back to the system, at most every few seconds.
-
-    Batches of changing sizes leave glibc's heaps fragmented: without this the server's RSS
-    crept up by a quarter over the first minutes under load (docs/benchmarks.md).
-    """
-    now = time.monotonic()
-    if now - _last_trim[0] < _TRIM_EVERY or not sys.platform.startswith("linux"):
-        return
-    _last_trim[0] = now
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
 
 
 class Batcher:
@@ -112,7 +92,6 @@ class Batcher:
                 groups.setdefault(item[2], []).append(item)
             for filters, items in groups.items():
                 self._answer(filters, items)
-            release_memory()
 
     def _answer(self, filters: Filters | None, items: list) -> None:
         self.calls += 1

@@ -22,6 +22,11 @@ from pathlib import Path
 
 # Before Gradio is imported: it reads this when it loads, and the chat must not phone home.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# After every event Gradio rebuilds a pandas summary of up to 10,000 past events, for a
+# monitoring page this server does not enable. Under load that took most of the event loop's
+# time and grew the memory (docs/benchmarks.md): keep few events, summarise almost never.
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000000")
 
 import gradio as gr  # noqa: E402
 
@@ -47,10 +52,9 @@ THEME = gr.themes.Default(
 PRIVATE = {"api_visibility": "private"}  # only /ask and /check are the public API
 # Every event that answers shares one budget: Gradio runs this many at once, each a thread
 # waiting for the answer workers (`qa.serving`), which do the computing, one per core; more
-# wait in Gradio's queue, which costs no thread. 16 keeps the workers' batches full (up to 16
-# questions per encoder call) while each waiting thread's memory stays bounded: with 64, the
-# server's RSS grew by a quarter under load (docs/benchmarks.md).
-WAITING_ANSWERS = 16
+# wait in Gradio's queue, which costs no thread. 32 keeps the workers supplied (measured: 31,
+# 37 and 38 answers/s with 8, 16 and 32, docs/benchmarks.md).
+WAITING_ANSWERS = 32
 LIGHT_EVENTS = 8  # viewer, labels, feedback: quick, a few at once each
 ANSWERING = {"concurrency_id": "answer", "concurrency_limit": WAITING_ANSWERS}
 
