@@ -32,7 +32,8 @@ def keep_load_section(path: Path, previous: str) -> None:
     """Carry the `benchmarks.load` and `benchmarks.encoders` sections of the old report over
     into the new one."""
     from benchmarks.encoders import SECTION as ENCODERS
-    from benchmarks.load import SECTIONS, find_section, write_section
+    from benchmarks.load import SECTIONS
+    from benchmarks.sections import find_section, write_section
 
     for name in (*SECTIONS, ENCODERS, f"{ENCODERS}-quality"):
         if span := find_section(previous, name):

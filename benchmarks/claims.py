@@ -34,12 +34,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.machine import EVAL_DATA, describe, load_average, machine_line
+from benchmarks.sections import markers, write_section
 from qa.chunking import sentence_spans
 from qa.claims import VERDICTS, ClaimPart, extract
 
 SEED = 14
-SECTION_START = "<!-- section:claims -->"
-SECTION_END = "<!-- /section:claims -->"
+SECTION = "claims"
 
 
 @dataclass(frozen=True)
@@ -411,7 +411,7 @@ def table(report: dict) -> str:
 
 def markdown(reports: dict[str, dict], command: str, corpus: str, machine: str) -> str:
     lines = [
-        SECTION_START,
+        markers(SECTION)[0],
         "## Claim checking",
         "",
         f"Produced by `{command}` on {machine}.",
@@ -434,30 +434,8 @@ def markdown(reports: dict[str, dict], command: str, corpus: str, machine: str) 
             table(report),
             "",
         ]
-    lines.append(SECTION_END)
+    lines.append(markers(SECTION)[1])
     return "\n".join(lines)
-
-
-def carry_section(path: Path, text: str) -> str:
-    """`text` plus the claims section of the file at `path`, if it has one: `make eval`
-    rewrites docs/results.md and keeps the figures this script wrote there."""
-    old = path.read_text("utf-8") if path.exists() else ""
-    if SECTION_START not in old or SECTION_END not in old or SECTION_START in text:
-        return text
-    section = SECTION_START + old.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0]
-    return text.rstrip("\n") + "\n\n" + section + SECTION_END + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the claims section of `path` (or append it), leaving the rest as it is."""
-    text = path.read_text("utf-8") if path.exists() else ""
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text, "utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -512,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
             "comma (variants). Tune half: XQuAD-de articles 1-24 and the first half of the "
             f"held-out news; test half: the rest. Whole run {time.time() - started:.0f} s."
         )
-        write_section(args.output, markdown(reports, command, corpus, machine_line(describe())))
+        write_section(
+            args.output, SECTION, markdown(reports, command, corpus, machine_line(describe()))
+        )
         log(f"wrote the claims section of {args.output}")
     if args.json:
         print(json.dumps({"reports": reports, "index_chunks": build["chunks"]}))

@@ -36,6 +36,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.sections import markers, write_section
+
 DATA = Path(__file__).resolve().parent / "data"
 LANGS = ("de", "en")
 KINDS = ("present", "now", "year", "relative")
@@ -136,8 +138,7 @@ def score(lang, questions, answers, url_of, n_articles, seconds) -> tuple[dict, 
     return report, details
 
 
-SECTION_START = "<!-- section:time -->"
-SECTION_END = "<!-- /section:time -->"
+SECTION = "time"
 UNDATED = (("XQuAD-de", "xquad.de.json"), ("MLQA-de", "mlqa.dev.de.json"))
 
 
@@ -153,7 +154,7 @@ def time_section(log, command: str, undated_limit: int | None = None) -> str:
         reports += [on, off | {"set": f"{off['set']} (time off)"}]
     switch = " ".join("--set " + s for s in WITHOUT_TIME)
     lines = [
-        SECTION_START,
+        markers(SECTION)[0],
         "## Time",
         "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M %Z')}. Own dated sets "
@@ -174,7 +175,7 @@ def time_section(log, command: str, undated_limit: int | None = None) -> str:
     ]
     if undated_limit:
         lines += ["", *undated_table(variants, undated_limit, log)]
-    lines.append(SECTION_END)
+    lines.append(markers(SECTION)[1])
     return "\n".join(lines)
 
 
@@ -208,27 +209,6 @@ def undated_table(variants: list, limit: int, log) -> list[str]:
             cells = [f"{report[m]:.3f}" for m in ("hit@1", "snippet@1", "snippet@3", "declined")]
             rows.append(f"| {label} | {mode} | " + " | ".join(cells) + " |")
     return rows
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the Time section of `path` (or append it), leaving the rest as it is."""
-    text = path.read_text("utf-8") if path.exists() else ""
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        text = before + section + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text, "utf-8")
-
-
-def carry_section(path: Path, text: str) -> str:
-    """`text` plus the Time section of the file at `path`, if it has one: `make eval` rewrites
-    docs/results.md and keeps the figures this script wrote there."""
-    old = path.read_text("utf-8") if path.exists() else ""
-    if SECTION_START not in old or SECTION_END not in old or SECTION_START in text:
-        return text
-    section = SECTION_START + old.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0]
-    return text.rstrip("\n") + "\n\n" + section + SECTION_END + "\n"
 
 
 def format_table(reports: list[dict]) -> str:
@@ -284,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         section = time_section(log, command.strip(), args.undated_limit)
         print(section)
         if args.output:
-            write_section(args.output, section)
+            write_section(args.output, SECTION, section)
             log(f"wrote the Time section of {args.output}")
         return 0
     settings = apply_overrides(Settings(), args.set)

@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.machine import EVAL_DATA, REPO, describe, load_average, machine_line
+from benchmarks.sections import markers
 
 SECTION = "encoders"
 NOTE_INT8_ONLY = (
@@ -337,7 +338,7 @@ def markdown(r: dict, command: str, seconds: float) -> str:
             "<= 0.5 GiB",
         ),
     ]
-    begin, end = f"<!-- section:{SECTION} -->", f"<!-- /section:{SECTION} -->"
+    begin, end = markers(SECTION)
     lines = [
         begin,
         "## Encoders: int8 vs fp32 vs plain sentence-transformers + FAISS (issue 17)",
@@ -450,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     print(json.dumps(r, default=str), flush=True)
     if args.output:
-        from benchmarks.load import write_section
+        from benchmarks.sections import write_section
 
         write_section(args.output, SECTION, report)
     return 0

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.machine import EVAL_DATA, REPO, describe, load_average, machine_line
+from benchmarks.sections import markers, write_section
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.eval.datasets import Dataset, load_dataset, load_distractors, merge, spread
@@ -46,8 +47,7 @@ PAIRS = REPO / "benchmarks" / "data" / "followups.jsonl"
 XQUAD = EVAL_DATA / "xquad.de.json"
 NEWS = EVAL_DATA / "news"
 BATCH = 32
-SECTION_START = "<!-- section:followups -->"
-SECTION_END = "<!-- /section:followups -->"
+SECTION = "followups"
 
 
 def log(message: str) -> None:
@@ -194,7 +194,7 @@ def markdown(report: dict, command: str) -> str:
     changed = u["changed_pairs"]
     return "\n".join(
         [
-            SECTION_START,
+            markers(SECTION)[0],
             "## Follow-up questions",
             "",
             f"Produced by `{command}` ({report['seconds'] / 60:.0f} min, load average "
@@ -224,30 +224,9 @@ def markdown(report: dict, command: str) -> str:
             + ("; ".join(f"„{c['second']}“ after „{c['first']}“" for c in changed) or "none")
             + ". The figure without history depends on the corpus: the fewer other articles, the"
             " more often a vague follow-up finds its paragraph by its remaining words alone.",
-            SECTION_END,
+            markers(SECTION)[1],
         ]
     )
-
-
-def carry_section(path: Path, text: str) -> str:
-    """`text` plus this section of the file at `path`, if it has one (for `make eval`, which
-    rewrites docs/results.md)."""
-    old = path.read_text("utf-8") if path.exists() else ""
-    if SECTION_START not in old or SECTION_END not in old or SECTION_START in text:
-        return text
-    section = SECTION_START + old.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0]
-    return text.rstrip("\n") + "\n\n" + section + SECTION_END + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this section of `path` (or append it), leaving the rest as it is."""
-    text = path.read_text("utf-8") if path.exists() else ""
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        text = before + section + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text, "utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(report_lines(report)))
     if args.output:
         command = "python -m benchmarks.followups " + " ".join(argv or sys.argv[1:])
-        write_section(args.output, markdown(report, command.strip()))
+        write_section(args.output, SECTION, markdown(report, command.strip()))
         log(f"wrote the follow-up section of {args.output}")
     if args.json:
         summary = {k: v for k, v in report.items() if k not in ("followups", "unrelated")}

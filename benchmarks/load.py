@@ -42,6 +42,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.sections import markers, write_section
+
 REPO = Path(__file__).resolve().parents[1]
 MAX_USERS = 200
 MAX_SECONDS = 900
@@ -50,10 +52,6 @@ WARMUP_SECONDS = 10
 USER_HEADER = "x-load-user"
 # The sections this script writes into docs/benchmarks.md, one per `--server` mode.
 SECTIONS = ("load", "load-baseline", "load-no-answer")
-
-
-def markers(name: str) -> tuple[str, str]:
-    return f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
 
 
 # Questions about the seed corpus, some answerable, some not (those decline): every user walks
@@ -503,24 +501,6 @@ def markdown(report: dict, name: str) -> str:
             markers(name)[1],
         ]
     )
-
-
-def find_section(text: str, name: str) -> tuple[int, int] | None:
-    """Where section `name` starts and ends in `text` (end after its closing marker)."""
-    begin, end = markers(name)
-    start, stop = text.find(begin), text.find(end)
-    return (start, stop + len(end)) if start >= 0 and stop > start else None
-
-
-def write_section(path: Path, name: str, text: str) -> None:
-    """Replace section `name` of `path` (or append it), leaving the rest untouched."""
-    old = path.read_text("utf-8") if path.exists() else ""
-    span = find_section(old, name)
-    if span:
-        new = old[: span[0]] + text + old[span[1] :]
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + text + "\n"
-    path.write_text(new, "utf-8")
 
 
 def machine_line() -> str:

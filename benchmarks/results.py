@@ -29,6 +29,10 @@ class Run:
     unanswerable: str
 
 
+# Sections of docs/results.md that other scripts write (benchmarks.followups, fit_reader, dated,
+# claims): this script rewrites the file and carries them over.
+OTHER_SECTIONS = ("followups", "reader", "time", "claims")
+
 RUNS = (
     Run("XQuAD-de", "xquad.de.json", False, "mlqa.dev.de.json"),
     Run("XQuAD-de + news", "xquad.de.json", True, "mlqa.dev.de.json"),
@@ -192,13 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(reports, halves, info, command, (time.perf_counter() - started) / 60)
     print(text)
     if args.output:
-        from benchmarks.claims import carry_section
-        from benchmarks.dated import carry_section as carry_time
-        from benchmarks.followups import carry_section as carry_followups
+        from benchmarks.sections import carry_sections
 
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        text = carry_followups(args.output, carry_section(args.output, text))
-        text = carry_time(args.output, text)
+        text = carry_sections(args.output, text, OTHER_SECTIONS)
         args.output.write_text(text, "utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
