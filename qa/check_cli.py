@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.errors import InvalidInput
-
 if TYPE_CHECKING:
     from qa.claims import CheckResult
 
@@ -49,20 +47,18 @@ def format_check(result: CheckResult) -> str:
 
 def check_each(service, claims: list[str], filters) -> list:
     """`CheckResult`s in order; a claim that cannot be checked gets an error object."""
-    from qa.service import clean_question
+    from qa.service import answer_valid
 
-    results: list = [None] * len(claims)
-    good = []
-    for i, claim in enumerate(claims):
-        try:
-            clean_question(claim)
-            good.append(i)
-        except InvalidInput as err:
-            results[i] = {"claim": claim, "verdict": "not_found", "evidence": [], "error": str(err)}
-    checked = service.check_batch([claims[i] for i in good], filters) if good else []
-    for i, result in zip(good, checked):
-        results[i] = result
-    return results
+    return answer_valid(
+        claims,
+        lambda good: service.check_batch(good, filters),
+        lambda claim, error: {
+            "claim": claim,
+            "verdict": "not_found",
+            "evidence": [],
+            "error": error,
+        },
+    )
 
 
 def add_parser(sub, default_index: Path, handler) -> None:

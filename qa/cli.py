@@ -219,25 +219,27 @@ def questions_from(args: argparse.Namespace) -> list[str]:
 
 def answer_each(service, questions: list[str], filters) -> list:
     """`Answer`s in the order asked; a question that cannot be asked gets an error object."""
-    from qa.service import clean_question
+    from qa.service import answer_valid
 
-    results: list = [None] * len(questions)
-    good = []
-    for i, question in enumerate(questions):
-        try:
-            clean_question(question)
-            good.append(i)
-        except InvalidInput as err:
-            results[i] = {
-                "question": question,
-                "abstained": True,
-                "snippets": [],
-                "error": str(err),
-            }
-    answers = service.ask_batch([questions[i] for i in good], filters) if good else []
-    for i, answer in zip(good, answers):
-        results[i] = answer
-    return results
+    return answer_valid(
+        questions,
+        lambda good: service.ask_batch(good, filters),
+        lambda question, error: {
+            "question": question,
+            "abstained": True,
+            "snippets": [],
+            "error": error,
+        },
+    )
+
+
+def _print_results(results: list, as_json: bool, refused, answered) -> None:
+    """One result per line in JSON, or as text; a refused line (a dict) shows its error."""
+    for result in results:
+        if as_json:
+            _print_json(result if isinstance(result, dict) else result.to_dict())
+        else:
+            print(refused(result) if isinstance(result, dict) else answered(result))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -250,16 +252,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
         results = answer_each(service, questions, filters)
     else:
         results = [service.ask(questions[0], filters)]
-    for result in results:
-        if isinstance(result, dict):
-            if args.json:
-                _print_json(result)
-            else:
-                print(f"F: {result['question'][:80]}\nerror: {result['error']}\n")
-        elif args.json:
-            _print_json(result.to_dict())
-        else:
-            print(f"F: {result.question}\n{format_answer(result)}\n")
+    _print_results(
+        results,
+        args.json,
+        refused=lambda r: f"F: {r['question'][:80]}\nerror: {r['error']}\n",
+        answered=lambda r: f"F: {r.question}\n{format_answer(r)}\n",
+    )
     return 0
 
 
@@ -386,16 +384,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         results = check_each(service, claims, filters)
     else:
         results = [service.check(claims[0], filters)]
-    for result in results:
-        if isinstance(result, dict):
-            if args.json:
-                _print_json(result)
-            else:
-                print(f"Behauptung: {result['claim'][:80]}\nerror: {result['error']}\n")
-        elif args.json:
-            _print_json(result.to_dict())
-        else:
-            print(format_check(result) + "\n")
+    _print_results(
+        results,
+        args.json,
+        refused=lambda r: f"Behauptung: {r['claim'][:80]}\nerror: {r['error']}\n",
+        answered=lambda r: format_check(r) + "\n",
+    )
     return 0
 
 

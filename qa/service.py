@@ -61,6 +61,23 @@ def clean_question(text: str) -> str:
     return question
 
 
+def answer_valid(texts: list[str], answer_batch, refusal) -> list:
+    """`answer_batch` over the texts that `clean_question` accepts, in the order given; each
+    refused text gets `refusal(text, message)` in its place, so one bad line in a batch file
+    costs only its own answer."""
+    results: list = [None] * len(texts)
+    good = []
+    for i, text in enumerate(texts):
+        try:
+            clean_question(text)
+            good.append(i)
+        except InvalidInput as err:
+            results[i] = refusal(text, str(err))
+    for i, result in zip(good, answer_batch([texts[i] for i in good]) if good else []):
+        results[i] = result
+    return results
+
+
 def check_sources(index: SearchIndex, filters: Filters | None) -> None:
     """Refuse a source filter that names nothing in the index: a typo would quietly decline."""
     articles = index.articles.values()
