@@ -160,7 +160,7 @@ def corpora(work: Path) -> dict[str, dict]:
 def dump(names: list[str], work: Path) -> None:
     from qa.answer import Reader
     from qa.config import Settings
-    from qa.embedding import Embedder
+    from qa.embedding import load_embedder, resolve_encoder
     from qa.eval.datasets import load_dataset, load_distractors, merge
     from qa.eval.metrics import contains_answer
     from qa.eval.run import ensure_index
@@ -168,7 +168,11 @@ def dump(names: list[str], work: Path) -> None:
     from qa.service import QAService, clean_question
 
     settings = replace(Settings(), passages=PASSAGES)
-    embedder = Embedder(settings.model, settings.model_dir, settings.batch_size)
+    # The encoder as resolved (`auto` -> int8 for the default model), as `qa eval` builds it.
+    settings = replace(settings, encoder=resolve_encoder(settings.model, settings.encoder))
+    embedder = load_embedder(
+        settings.model, settings.encoder, settings.model_dir, settings.batch_size
+    )
     all_corpora = corpora(work)
     for name in names:
         c = all_corpora[name]
@@ -207,6 +211,9 @@ def dump(names: list[str], work: Path) -> None:
                             [own and contains_answer(t, q.answers) for t in texts], bool
                         ),
                         "ranked": [h.chunk.doc_id for h in question_hits],
+                        # Enough to recompute the features with changed reader code (`refeature`).
+                        "qvec": qvec,
+                        "hits": list(question_hits),
                     }
                 )
             log(f"  {name}: {len(records)}/{len(asked)}")
@@ -217,9 +224,13 @@ def dump(names: list[str], work: Path) -> None:
 
 def query_vectors(embedder, texts: list[str], work: Path) -> np.ndarray:
     """Question vectors, encoded once per distinct text across all dumps (cached in `work`)."""
+    from qa.embedding import encoder_of
     from qa.service import clean_question
 
-    path = work / "question-vectors.pkl"
+    encoder = encoder_of(embedder)  # fp32 and int8 vectors never mix
+    path = work / (
+        "question-vectors.pkl" if encoder == "fp32" else f"question-vectors-{encoder}.pkl"
+    )
     cache = pickle.loads(path.read_bytes()) if path.exists() else {}
     cleaned = [clean_question(t) for t in texts]
     missing = sorted({t for t in cleaned if t not in cache})
@@ -249,6 +260,10 @@ def _restrict(rec: dict, passages: int) -> np.ndarray:
     return np.array([w[5] < passages for w in rec["windows"]], bool)
 
 
+def _docs(rec: dict, keep: np.ndarray) -> list[str]:
+    return [rec["windows"][i][0] for i in np.flatnonzero(keep)]
+
+
 def fit_ranker(records: list[dict], passages: int, l2: float = 1.0) -> np.ndarray:
     """Listwise logistic regression; returns weights on the raw features."""
     from scipy.optimize import minimize
@@ -261,22 +276,23 @@ def fit_ranker(records: list[dict], passages: int, l2: float = 1.0) -> np.ndarra
             groups.append((X, y))
     allX = np.concatenate([g[0] for g in groups])
     mean, scale = allX.mean(0), allX.std(0) + 1e-6
-    gs = [((X - mean) / scale, y) for X, y in groups]
+    Xs = (allX - mean) / scale
+    y = np.concatenate([g[1] for g in groups]).astype(float)
+    sizes = np.array([len(g[1]) for g in groups])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group = np.repeat(np.arange(len(groups)), sizes)
 
     def loss(w):
-        total, grad = 0.0, np.zeros_like(w)
-        for X, y in gs:
-            s = X @ w
-            s = s - s.max()
-            p = np.exp(s)
-            z = p.sum()
-            pos = p[y].sum()
-            total -= np.log(pos / z + 1e-12)
-            # d/dw -log(sum_pos p / sum p) = E_all[x] - E_pos[x]
-            grad += (p / z) @ X - (p[y] / pos) @ X[y]
-        total += 0.5 * l2 * w @ w
-        grad += l2 * w
-        return total / len(gs), grad / len(gs)
+        # Softmax over each question's windows, vectorised over all questions at once.
+        s = Xs @ w
+        s = s - np.maximum.reduceat(s, starts)[group]
+        p = np.exp(s)
+        z = np.add.reduceat(p, starts)
+        pos = np.add.reduceat(p * y, starts)
+        total = -np.log(pos / z + 1e-12).sum() + 0.5 * l2 * w @ w
+        # d/dw -log(sum_pos p / sum p) = E_all[x] - E_pos[x]
+        grad = Xs.T @ (p / z[group] - y * p / pos[group]) + l2 * w
+        return total / len(groups), grad / len(groups)
 
     w0 = np.zeros(allX.shape[1])
     w = minimize(loss, w0, jac=True, method="L-BFGS-B").x
@@ -319,7 +335,7 @@ def decline_rows(records: list[dict], w: np.ndarray, passages: int):
         if not keep.any():
             continue
         X = rec["X"][keep]
-        rows.append(decline_features(X, X @ w))
+        rows.append(decline_features(X, X @ w, _docs(rec, keep)))
         own.append(rec["own"])
     return np.array(rows), np.array(own, bool)
 
@@ -348,7 +364,7 @@ def p_answerable(records, w, passages, coef, intercept) -> list[float]:
             out.append(0.0)
             continue
         X = rec["X"][keep]
-        z = float(decline_features(X, X @ w) @ coef) + intercept
+        z = float(decline_features(X, X @ w, _docs(rec, keep)) @ coef) + intercept
         out.append(1 / (1 + np.exp(-z)))
     return out
 
@@ -443,8 +459,17 @@ def evaluate(records, model: dict, passages: int) -> dict:
     }
 
 
-BUDGET = {"xquad": 0.03, "mlqa": 0.09, "gquad": 0.08, "gdpr": 0.08}  # own questions declined
-FIT_SETS = ("xquad", "mlqa", "gquad", "gdpr")
+# Own questions declined at most (on the fit data); the "+ news" corpora ask the same questions
+# of a corpus with the 2,028 news articles mixed in, so the decline model sees both sizes.
+BUDGET = {
+    "xquad": 0.03,
+    "mlqa": 0.09,
+    "gquad": 0.08,
+    "gdpr": 0.08,
+    "xquad+news": 0.03,
+    "mlqa+news": 0.09,
+}
+FIT_SETS = ("xquad", "mlqa", "gquad", "gdpr", "xquad+news", "mlqa+news")
 
 
 def _half(qid: str) -> str:
@@ -454,18 +479,31 @@ def _half(qid: str) -> str:
     return "A" if hashlib.md5(qid.encode()).digest()[0] % 2 == 0 else "B"
 
 
-def fit_model(train: dict[str, list[dict]], passages: int, l2: float, ratio: float) -> dict:
-    """Ranker, decline model and threshold, phrase scorer from the training records."""
+def fit_model(
+    train: dict[str, list[dict]],
+    passages: int,
+    l2: float,
+    ratio: float,
+    phrase_w: np.ndarray | None = None,
+) -> dict:
+    """Ranker, decline model and threshold, phrase scorer from the training records
+    (`phrase_w`: use these phrase weights instead of fitting them)."""
+    started = time.perf_counter()
     records = [r for recs in train.values() for r in recs]
     w = fit_ranker([r for r in records if r["own"]], passages, l2)
     coef, intercept = fit_decline(records, w, passages)
+    log(f"  ranker and decline model fitted in {time.perf_counter() - started:.0f} s")
     thresholds = []
     for name, recs in train.items():
         own = [r for r in recs if r["own"]]
         if own and name in BUDGET:
             p = p_answerable(own, w, passages, coef, intercept)
             thresholds.append(float(np.quantile(p, BUDGET[name])))
-    phrase_w = fit_phrase(phrase_rows(records, w, passages))
+    # The phrase scorer reads one window per question: the same question in a "+ news" corpus
+    # would only count twice.
+    if phrase_w is None:
+        plain = [r for name, recs in train.items() if "+" not in name for r in recs]
+        phrase_w = fit_phrase(phrase_rows(plain, w, passages))
     return {
         "ranker": w,
         "decline": coef,
@@ -486,30 +524,53 @@ def partition(dumps: dict[str, list[dict]], hold) -> tuple[dict, dict]:
     return fit, held
 
 
-def fit_all(work: Path, write: Path | None, passages: int = 3, l2: float = 1.0, ratio=0.5):
-    dumps = load_dumps(work, [*FIT_SETS, "local", "xquad+news", "mlqa+news"])
-    fit_names = [n for n in FIT_SETS if n in dumps]
+def _mean_report(reports: list[dict]) -> dict:
+    keys = [k for k in reports[0] if isinstance(reports[0][k], float)]
+    return {k: round(float(np.mean([f[k] for f in reports if f[k] is not None])), 4) for k in keys}
+
+
+def fit_all(
+    work: Path,
+    write: Path | None,
+    passages: int = 3,
+    l2: float = 1.0,
+    ratio=0.5,
+    fit_sets: tuple[str, ...] = FIT_SETS,
+    weights_file: Path | None = None,
+):
+    """Fit and report held apart. The phrase scorer is fitted here only when `weights_file`
+    has no `phrase` key (`benchmarks/fit_phrase.py` owns it otherwise, and it is kept)."""
+    from qa.answer import WEIGHTS_FILE
+
+    weights_file = weights_file or write or WEIGHTS_FILE
+    stored = json.loads(weights_file.read_text("utf-8")) if weights_file.exists() else {}
+    phrase_w = np.array(stored["phrase"]["coef"]) if "phrase" in stored else None
+    dumps = load_dumps(work, [*FIT_SETS, "local"])
+    fit_names = [n for n in fit_sets if n in dumps]
     report = {}
 
-    # XQuAD-de test half: fitted without it (and without the B half of foreign questions).
+    # XQuAD-de test half: fitted without it (in any corpus) and without the B half of the
+    # foreign questions; both are reported, on the paragraphs alone and with the news.
     def hold_xquad(name, r):
         return (r["q"].set == "xquad" and r["q"].half == "test") or (
             not r["own"] and _half(r["q"].qid) == "B"
         )
 
-    fit, held = partition({n: dumps[n] for n in fit_names}, hold_xquad)
-    model = fit_model(fit, passages, l2, ratio)
-    report["xquad test"] = evaluate(held["xquad"], model, passages)
+    everything = {n: dumps[n] for n in dumps if n != "local"}
+    fit, held = partition(everything, hold_xquad)
+    model = fit_model({n: fit[n] for n in fit_names}, passages, l2, ratio, phrase_w)
+    for name in ("xquad", "xquad+news", "mlqa+news"):
+        if name in held:
+            recs = held[name]
+            if name == "mlqa+news":  # its own questions are reported by the folds below
+                recs = [r for r in recs if not r["own"]]
+            report[f"{name} (xquad test)"] = evaluate(recs, model, passages)
     report["xquad tune (fitted)"] = evaluate(fit["xquad"], model, passages)
-    for extra in ("local", "xquad+news", "mlqa+news"):
-        if extra in dumps:
-            recs = dumps[extra]
-            if extra == "xquad+news":
-                recs = [r for r in recs if not r["own"] or r["q"].half == "test"]
-            report[f"{extra} (xquad-test fit)"] = evaluate(recs, model, passages)
-    # MLQA-de: five folds, each reported from a fit without it.
+    if "local" in dumps:
+        report["local (xquad-test fit)"] = evaluate(dumps["local"], model, passages)
+    # MLQA-de: five folds, each reported from a fit without it (in any corpus).
     if "mlqa" in dumps:
-        folds = []
+        folds: dict[str, list[dict]] = {"mlqa": [], "mlqa+news": []}
         for k in range(5):
 
             def hold_fold(name, r, k=str(k)):
@@ -519,18 +580,21 @@ def fit_all(work: Path, write: Path | None, passages: int = 3, l2: float = 1.0, 
                     or (not r["own"] and _half(r["q"].qid) == "B")
                 )
 
-            fit_k, held_k = partition({n: dumps[n] for n in fit_names}, hold_fold)
-            folds.append(evaluate(held_k["mlqa"], fit_model(fit_k, passages, l2, ratio), passages))
-        keys = [k for k in folds[0] if isinstance(folds[0][k], float)]
-        report["mlqa 5-fold"] = {
-            k: round(float(np.mean([f[k] for f in folds if f[k] is not None])), 4) for k in keys
-        }
+            fit_k, held_k = partition(everything, hold_fold)
+            model_k = fit_model({n: fit_k[n] for n in fit_names}, passages, l2, ratio, phrase_w)
+            for name in folds:
+                if name in held_k:
+                    own = [r for r in held_k[name] if r["own"]]
+                    folds[name].append(evaluate(own, model_k, passages))
+        for name, reports in folds.items():
+            if reports:
+                report[f"{name} 5-fold"] = _mean_report(reports)
     # The shipped model: every fit set except XQuAD's test half.
     final_fit, _ = partition(
         {n: dumps[n] for n in fit_names},
         lambda name, r: r["q"].set == "xquad" and r["q"].half == "test",
     )
-    final = fit_model(final_fit, passages, l2, ratio)
+    final = fit_model(final_fit, passages, l2, ratio, phrase_w)
     report["final on local"] = (
         evaluate(dumps["local"], final, passages) if "local" in dumps else None
     )
@@ -541,16 +605,20 @@ def fit_all(work: Path, write: Path | None, passages: int = 3, l2: float = 1.0, 
 
 
 def write_weights(path: Path, model: dict, report: dict) -> None:
+    """Write the ranker, decline and extra-snippet keys; every other key of the file (e.g.
+    `phrase`, which `benchmarks/fit_phrase.py` may own) is kept as it is, re-read just before
+    writing."""
     from qa import phrase
     from qa.answer import DECLINE_FEATURES, FEATURES
 
     def r(values):
         return [round(float(v), 6) for v in values]
 
-    data = {
-        "note": "fitted by `python -m benchmarks.fit_reader fit --write qa/reader_weights.json`; "
-        "data: XQuAD-de tune half, MLQA-de dev, the GermanQuAD (and, when dumped, "
-        "GermanDPR) train subsets (deepset, CC BY 4.0, arXiv:2104.12741)",
+    ours = {
+        "note": "ranker, decline, extra fitted by `python -m benchmarks.fit_reader fit --write "
+        "qa/reader_weights.json`; data: XQuAD-de tune half, MLQA-de dev (each also with the "
+        "2,028 news articles of ../shared/eval/news mixed in), the GermanQuAD (and, when "
+        "dumped, GermanDPR) train subsets (deepset, CC BY 4.0, arXiv:2104.12741)",
         "ranker": {"features": list(FEATURES), "coef": r(model["ranker"])},
         "decline": {
             "features": list(DECLINE_FEATURES),
@@ -559,9 +627,16 @@ def write_weights(path: Path, model: dict, report: dict) -> None:
             "threshold": round(model["threshold"], 6),
         },
         "extra": {"ratio": model["ratio"], "duplicate_jaccard": model["jaccard"]},
-        "phrase": {"features": list(phrase.FEATURES), "coef": r(model["phrase"]), "max_chars": 60},
         "held_out": report,
     }
+    data = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    if "phrase" not in data:
+        ours["phrase"] = {
+            "features": list(phrase.FEATURES),
+            "coef": r(model["phrase"]),
+            "max_chars": 60,
+        }
+    data.update(ours)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
 
 
@@ -575,6 +650,9 @@ def main() -> None:
     f.add_argument("--passages", type=int, default=3)
     f.add_argument("--l2", type=float, default=1.0)
     f.add_argument("--ratio", type=float, default=0.05)
+    f.add_argument(
+        "--fit-sets", default=",".join(FIT_SETS), help="comma-separated corpora to fit on"
+    )
     for p in (d, f):
         p.add_argument("--work", type=Path, default=WORK)
     args = parser.parse_args()
@@ -582,7 +660,8 @@ def main() -> None:
     if args.cmd == "dump":
         dump(args.names, args.work)
     else:
-        fit_all(args.work, args.write, args.passages, args.l2, args.ratio)
+        fit_sets = tuple(args.fit_sets.split(","))
+        fit_all(args.work, args.write, args.passages, args.l2, args.ratio, fit_sets)
 
 
 if __name__ == "__main__":

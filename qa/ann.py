@@ -5,10 +5,11 @@ Two types, recorded in the manifest as `index_type`:
 - `exact`: `IndexFlatIP`, every query scores every vector. Best quality, and fast enough below
   `AUTO_EXACT_BELOW` sentences (docs/scaling.md has the measurements behind the threshold).
 - `approx`: an inverted file (IVF, about sqrt(n) lists) of 48-byte product-quantised codes
-  (PQ 48x8), trained on a sample. A query reads half the lists, takes a few hundred candidates
-  and re-scores them exactly against the float vectors, which stay on disk
-  (`<name>.npy`, memory-mapped). Codes and lists are memory-mapped too (`faiss.IO_FLAG_MMAP`),
-  so an index far larger than RAM still loads, and pages are shared between replicas.
+  (PQ 96x4, scanned with SIMD: FAISS "fast-scan"), trained on a sample. A query reads a quarter
+  of the lists, takes a few thousand candidates and re-scores them exactly against the float
+  vectors, which stay on disk (`<name>.npy`, memory-mapped, shared between replicas through the
+  page cache). The codes (56 bytes a vector with its id) are held in memory. Indexes written
+  before fast-scan (PQ 48x8, memory-mapped codes) load and search unchanged.
 
 `auto` (the default of `qa index`) means exact below `AUTO_EXACT_BELOW` sentences, approx above.
 
@@ -31,15 +32,18 @@ INDEX_TYPES = ("exact", "approx", "auto")
 # Exact search over this many 384-dim vectors costs ~28 ms CPU a query (p95, one thread) and
 # 0.77 GB for two float copies; above it, `auto` picks the approximate index (docs/scaling.md).
 AUTO_EXACT_BELOW = 250_000
-PQ_BYTES = 48  # bytes per vector in the approximate index (PQ 48 x 8 bits)
-PQ_MIN_VECTORS = 256 * 39  # FAISS wants 39 training vectors per code
+PQ_SUBQUANTIZERS = 96  # 4 bits each: 48 bytes per vector (PQ 96x4, fast-scan)
+PQ_MIN_VECTORS = 256 * 39  # below this, 8-bit scalar codes (too few vectors to train PQ well)
 # Candidates fetched per query (at least; 4 per requested result), then re-scored exactly.
-RERANK_MIN, RERANK = 320, 4
+# 4-bit codes rank coarsely; re-scoring a few thousand floats costs ~4 ms and brings recall@10
+# at 1M sentences from 0.88 (1,000) to 0.95 (docs/scaling.md has the table).
+RERANK_MIN, RERANK = 4000, 4
 TRAIN_PER_LIST = 40  # training sample: this many vectors per inverted list
+MAX_LISTS = 1024  # reached at ~1M vectors
 # Share of the lists read per query. Questions and sentences embed apart (e5 "query:" vs
-# "passage:"), so a question's nearest sentences spread over many lists: recall@10 >= 0.95 on
-# real sentence vectors needs about half of them (docs/scaling.md has the table).
-NPROBE_SHARE = 0.5
+# "passage:"), so a question's nearest sentences spread over many lists: a few percent, the
+# usual, loses recall badly; a quarter keeps recall@10 >= 0.95 (docs/scaling.md).
+NPROBE_SHARE = 0.25
 # A filter leaving at most this many rows is searched exactly over those rows only.
 EXACT_FILTER_ROWS = 20_000
 
@@ -56,10 +60,12 @@ def resolve_type(index_type: str, n_sentences: int) -> str:
 
 
 def n_lists(n: int) -> int:
-    """Inverted lists for `n` vectors: a power of two near sqrt(n), at least 1."""
+    """Inverted lists for `n` vectors: a power of two near sqrt(n), at least 1, at most
+    `MAX_LISTS`. A query reads a share of the lists, so more lists do not make it cheaper;
+    they only make the build slower (every vector is compared with every list's centre)."""
     if n < 64:
         return 1
-    return max(1, min(2 ** round(math.log2(math.sqrt(n))), n // TRAIN_PER_LIST))
+    return max(1, min(2 ** round(math.log2(math.sqrt(n))), n // TRAIN_PER_LIST, MAX_LISTS))
 
 
 def build(matrix: np.ndarray, index_type: str, seed: int = 0) -> faiss.Index:
@@ -74,8 +80,9 @@ def build(matrix: np.ndarray, index_type: str, seed: int = 0) -> faiss.Index:
         raise InvalidInput(f"cannot build an index of type {index_type!r}")
     lists = n_lists(len(matrix))
     quantizer = faiss.IndexFlatIP(dim)
-    if len(matrix) >= PQ_MIN_VECTORS and dim % PQ_BYTES == 0:
-        index = faiss.IndexIVFPQ(quantizer, dim, lists, PQ_BYTES, 8, faiss.METRIC_INNER_PRODUCT)
+    if len(matrix) >= PQ_MIN_VECTORS and dim % PQ_SUBQUANTIZERS == 0:
+        ip = faiss.METRIC_INNER_PRODUCT
+        index = faiss.IndexIVFPQFastScan(quantizer, dim, lists, PQ_SUBQUANTIZERS, 4, ip)
         index.pq.cp.niter = 10
     else:  # too few vectors to train 256 codes per sub-space: 8-bit scalar codes instead
         qt = faiss.ScalarQuantizer.QT_8bit
@@ -107,7 +114,8 @@ def write(folder: Path, name: str, matrix: np.ndarray, index_type: str) -> None:
 def read(folder: Path, name: str, index_type: str) -> tuple[faiss.Index, np.ndarray | None]:
     """The FAISS index and, for `approx`, the memory-mapped float vectors (else None).
 
-    The approximate index is memory-mapped; an exact one is read into memory as before.
+    Inverted lists FAISS can map (the PQ 48x8 codes of older approximate indexes) are
+    memory-mapped; fast-scan codes and an exact index are read into memory.
     """
     path = folder / f"{name}.faiss"
     if index_type == "exact":
@@ -218,17 +226,20 @@ class RowFilter:
 
     @classmethod
     def of(cls, index) -> RowFilter:
-        """From a loaded `SearchIndex` (its articles, chunks and sentences)."""
-        articles = list(index.articles.values())
+        """From a loaded `SearchIndex` (its articles, chunks and sentences), reading the
+        columns of its `ArticleStore` / `ChunkTable` / `SentenceTable` (no texts)."""
+        store = index.articles
+        if hasattr(store, "publishers"):
+            columns = (store.doc_ids, store.dates, store.sources, store.publishers)
+        else:
+            a = list(store.values())
+            columns = tuple(
+                [getattr(x, n) for x in a] for n in ("doc_id", "date", "source", "publisher")
+            )
         return cls(
-            [a.doc_id for a in articles],
-            [a.date for a in articles],
-            [a.source for a in articles],
-            [a.publisher for a in articles],
-            [c.doc_id for c in index.chunks],
-            index.sentences.doc_id_column()
-            if hasattr(index.sentences, "doc_id_column")
-            else [s.doc_id for s in index.sentences],
+            *columns,
+            _doc_id_column(index.chunks),
+            _doc_id_column(index.sentences),
         )
 
     def article_mask(self, date_from: str | None, date_to: str | None, sources=()) -> np.ndarray:
@@ -256,6 +267,13 @@ class RowFilter:
 
     def sentence_mask(self, articles: np.ndarray) -> np.ndarray:
         return articles[self.sentence_article]
+
+
+def _doc_id_column(rows) -> list[str]:
+    """Each row's doc_id: from the table's own column when it has one."""
+    if hasattr(rows, "doc_id_column"):
+        return rows.doc_id_column()
+    return [r.doc_id for r in rows]
 
 
 def _positions(doc_ids: list[str], position: dict[str, int]) -> np.ndarray:

@@ -57,6 +57,20 @@ FEATURES = (
     "position",  # where in the article it starts (0 first sentence .. 1 last)
     "chars",  # length in hundreds of characters
     "two_sentences",
+    # Coverage of the question by the whole article (headline and body): stable across archive
+    # sizes, unlike similarities, which rise for unanswerable questions as distractors are added.
+    "cover_article",  # share of question terms found anywhere in the article
+    "idf_article",  # the same, weighted by rarity
+    "rare_context",  # share of the question's two rarest terms found in the window or headline
+    "rare_article",  # ... found anywhere in the article
+    "numbers_missing",  # the question names a figure the article does not hold
+    # The same for the two rarest question terms the corpus holds at all (a term it never holds,
+    # such as a paraphrase, says nothing about one article), and how rare the rarest known
+    # question term missing from the article is (idf over log corpus size: 0 none .. ~1 unique).
+    "rare_known_context",
+    "rare_known_article",
+    "missing_known_idf",
+    "unknown_terms",  # share of question terms the corpus never holds (same for every window)
 )
 # The question-level features of the decline model (from the best window).
 DECLINE_FEATURES = (
@@ -69,6 +83,17 @@ DECLINE_FEATURES = (
     "idf_overlap",
     "idf_context",
     "max_idf_context",  # best idf_context of any candidate
+    "idf_article",
+    "rare_context",
+    "rare_article",
+    "numbers_missing",
+    "max_rare_article",  # best rare_article of any candidate
+    "margin_other",  # best score minus the best of another article's windows
+    "rare_known_context",
+    "rare_known_article",
+    "missing_known_idf",
+    "unknown_terms",
+    "max_rare_known_article",  # best rare_known_article of any candidate
 )
 # Similarity features; they move with the embedder's scale (see `ReaderWeights.decline_below`).
 _SIMILARITIES = ("sim_window", "sim_best", "sim_neighbour", "sim_lead", "passage_abs")
@@ -103,16 +128,11 @@ class ReaderModel:
 
     @classmethod
     def from_dict(cls, data: dict) -> ReaderModel:
-        for key, names in (
-            ("ranker", FEATURES),
-            ("decline", DECLINE_FEATURES),
-            ("phrase", phrase.FEATURES),
-        ):
-            if tuple(data[key]["features"]) != names:
-                raise ValueError(f"reader weights: {key} features do not match this code")
+        if tuple(data["phrase"]["features"]) != phrase.FEATURES:
+            raise ValueError("reader weights: phrase features do not match this code")
         return cls(
-            np.array(data["ranker"]["coef"], np.float32),
-            np.array(data["decline"]["coef"], np.float32),
+            _by_name(data["ranker"], FEATURES, "ranker"),
+            _by_name(data["decline"], DECLINE_FEATURES, "decline"),
             float(data["decline"]["intercept"]),
             float(data["decline"]["threshold"]),
             float(data["extra"]["ratio"]),
@@ -125,6 +145,19 @@ class ReaderModel:
     @lru_cache(maxsize=4)
     def load(cls, path: Path = WEIGHTS_FILE) -> ReaderModel:
         return cls.from_dict(json.loads(Path(path).read_text("utf-8")))
+
+
+def _by_name(part: dict, names: Sequence[str], key: str) -> np.ndarray:
+    """The weights of `part` in the order of `names`, matched by feature name.
+
+    A feature the file does not name weighs 0 (weights fitted before it existed stay valid);
+    a name the code does not know is an error.
+    """
+    coef = dict(zip(part["features"], part["coef"], strict=True))
+    unknown = set(coef) - set(names)
+    if unknown:
+        raise ValueError(f"reader weights: {key} features do not match this code: {unknown}")
+    return np.array([coef.get(name, 0.0) for name in names], np.float32)
 
 
 @dataclass(frozen=True)
@@ -151,6 +184,11 @@ class _QuestionContext:
     q_terms: set[str]
     idf: dict[str, float]
     total_idf: float
+    rare: set[str]  # the question's two rarest terms
+    rare_known: set[str]  # ... among those the corpus holds
+    known_idf: dict[str, float]  # idf / log(corpus size) of the terms the corpus holds
+    unknown_share: float  # share of question terms the corpus never holds
+    numbers: set[str]  # the figures the question names
     form: re.Pattern[str] | None  # what an answer of the question's kind looks like
 
 
@@ -193,6 +231,7 @@ class Reader:
             self._doc_sentences[s.doc_id] = (first, s.sentence_id + 1)
         self._title_terms: dict[str, set[str]] = {}
         self._sentence_terms: dict[int, frozenset[str]] = {}
+        self._article_term_sets: dict[str, frozenset[str]] = {}
 
     # --- candidates and their features --------------------------------------------------------
 
@@ -228,8 +267,15 @@ class Reader:
         best_hit = max(hit.score for hit in hits)
         top = best_hit if best_hit > 0 else 1.0
         q_terms = set(self.analyzer.terms(question))
-        idf = self._idf(q_terms)
+        idf, df = self._idf(q_terms)
         total_idf = sum(idf.values()) or 1.0
+        rare = set(sorted(q_terms, key=lambda t: (-idf[t], t))[:2])
+        known = [t for t in q_terms if df[t] > 0]
+        log_n = math.log(1 + max(len(index.chunks), 1))
+        known_idf = {t: idf[t] / log_n for t in known}
+        rare_known = set(sorted(known, key=lambda t: (-idf[t], t))[:2])
+        unknown_share = 1 - len(known) / len(q_terms) if q_terms else 0.0
+        numbers = {t for t in q_terms if t[0].isdigit()}
         kind = phrase.question_kind(question)
         return _QuestionContext(
             qvec=qvec,
@@ -240,6 +286,11 @@ class Reader:
             q_terms=q_terms,
             idf=idf,
             total_idf=total_idf,
+            rare=rare,
+            rare_known=rare_known,
+            known_idf=known_idf,
+            unknown_share=unknown_share,
+            numbers=numbers,
             form=_KIND_FORMS.get(kind),
         )
 
@@ -251,6 +302,7 @@ class Reader:
         doc_id = index.sentences[sid].doc_id
         article = index.articles[doc_id]
         title_terms = self._title(doc_id, article.title)
+        article_terms = self._article_terms(doc_id, title_terms)
         for size in range(1, self.max_sentences + 1):
             last = sid + size - 1
             # A window stays inside the chosen passages and inside one article.
@@ -259,11 +311,18 @@ class Reader:
             start, end = index.sentences[sid].start, index.sentences[last].end
             passage = min(context.passage_of[m] for m in range(sid, last + 1))
             window = _Window(doc_id, sid, last, start, end, passage)
-            rows.append(self._window_features(context, window, article.text, title_terms))
+            rows.append(
+                self._window_features(context, window, article.text, title_terms, article_terms)
+            )
             windows.append(window)
 
     def _window_features(
-        self, context: _QuestionContext, window: _Window, article_text: str, title_terms: set[str]
+        self,
+        context: _QuestionContext,
+        window: _Window,
+        article_text: str,
+        title_terms: set[str],
+        article_terms: frozenset[str],
     ) -> tuple[float, ...]:
         """The feature row (`FEATURES` order) of one window."""
         index, sims, q_terms = self.index, context.sims, context.q_terms
@@ -294,6 +353,8 @@ class Reader:
         n_doc = max(doc_stop - doc_first - 1, 1)
         idf, total_idf, form = context.idf, context.total_idf, context.form
         text = article_text[window.start : window.end]
+        in_article = q_terms & article_terms
+        rare = context.rare
         return (
             window_sim,
             max(sims[m] for m in members),
@@ -312,13 +373,23 @@ class Reader:
             (sid - doc_first) / n_doc,
             (window.end - window.start) / 100,
             1.0 if size > 1 else 0.0,
+            len(in_article) / len(q_terms) if q_terms else 0.0,
+            sum(idf[t] for t in in_article) / total_idf,
+            len(rare & (found | in_title)) / len(rare) if rare else 0.0,
+            len(rare & in_article) / len(rare) if rare else 0.0,
+            1.0 if context.numbers - article_terms else 0.0,
+            _share(context.rare_known, found | in_title),
+            _share(context.rare_known, in_article),
+            max((v for t, v in context.known_idf.items() if t not in in_article), default=0.0),
+            context.unknown_share,
         )
 
-    def _idf(self, terms: set[str]) -> dict[str, float]:
-        """Rarity of each question term among the corpus' chunks (unknown terms: rarest)."""
+    def _idf(self, terms: set[str]) -> tuple[dict[str, float], Mapping[str, int]]:
+        """Rarity of each question term among the corpus' chunks (unknown terms: rarest), and
+        the chunk counts it is computed from."""
         n = max(len(self.index.chunks), 1)
         df = self.index.keywords.document_frequency(sorted(terms))
-        return {t: math.log(1 + n / (1 + df[t])) for t in terms}
+        return {t: math.log(1 + n / (1 + df[t])) for t in terms}, df
 
     def _terms(self, sentence_id: int) -> frozenset[str]:
         """A sentence's analysed terms, computed once per sentence."""
@@ -327,6 +398,15 @@ class Reader:
             s = self.index.sentences[sentence_id]
             text = self.index.articles[s.doc_id].text[s.start : s.end]
             terms = self._sentence_terms[sentence_id] = frozenset(self.analyzer.terms(text))
+        return terms
+
+    def _article_terms(self, doc_id: str, title_terms: set[str]) -> frozenset[str]:
+        """The analysed terms of an article's headline and body, computed once per article."""
+        terms = self._article_term_sets.get(doc_id)
+        if terms is None:
+            first, stop = self._doc_sentences[doc_id]
+            terms = frozenset(title_terms).union(*(self._terms(i) for i in range(first, stop)))
+            self._article_term_sets[doc_id] = terms
         return terms
 
     def _title(self, doc_id: str, title: str) -> set[str]:
@@ -354,7 +434,8 @@ class Reader:
 
     def answerable(self, candidates: Candidates, scores: np.ndarray) -> float:
         """P(the corpus holds the answer), from the decline model."""
-        z = decline_features(candidates.features, scores) @ self.model.decline
+        docs = [w.doc_id for w in candidates.windows]
+        z = decline_features(candidates.features, scores, docs) @ self.model.decline
         return 1 / (1 + math.exp(-(float(z) + self.model.decline_intercept)))
 
     def answer_batch(
@@ -484,16 +565,25 @@ class Reader:
         return self.index.articles[window.doc_id].text[window.start : window.end]
 
 
-def decline_features(features: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The decline model's inputs (`DECLINE_FEATURES`) from one question's candidates."""
+def _share(part: set[str], found: set[str]) -> float:
+    return len(part & found) / len(part) if part else 0.0
+
+
+def decline_features(
+    features: np.ndarray, scores: np.ndarray, doc_ids: Sequence[str]
+) -> np.ndarray:
+    """The decline model's inputs (`DECLINE_FEATURES`) from one question's candidates
+    (`doc_ids`: the article of each candidate window)."""
     order = np.argsort(-scores, kind="stable")
+    top = float(scores[order[0]])
     best = features[order[0]]
-    second = float(scores[order[1]]) if len(order) > 1 else float(scores[order[0]]) - 5.0
+    second = float(scores[order[1]]) if len(order) > 1 else top - 5.0
+    others = [float(scores[i]) for i in order if doc_ids[i] != doc_ids[order[0]]]
     col = FEATURES.index
     return np.array(
         [
-            float(scores[order[0]]),
-            float(scores[order[0]]) - second,
+            top,
+            top - second,
             best[col("sim_window")],
             best[col("sim_best")],
             best[col("passage_abs")],
@@ -501,6 +591,17 @@ def decline_features(features: np.ndarray, scores: np.ndarray) -> np.ndarray:
             best[col("idf_overlap")],
             best[col("idf_context")],
             float(features[:, col("idf_context")].max()),
+            best[col("idf_article")],
+            best[col("rare_context")],
+            best[col("rare_article")],
+            best[col("numbers_missing")],
+            float(features[:, col("rare_article")].max()),
+            min(top - others[0], 5.0) if others else 5.0,
+            best[col("rare_known_context")],
+            best[col("rare_known_article")],
+            best[col("missing_known_idf")],
+            best[col("unknown_terms")],
+            float(features[:, col("rare_known_article")].max()),
         ],
         np.float32,
     )

@@ -16,13 +16,15 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from qa.errors import InvalidInput
 from qa.followup import Context, Turn
-from qa.retrieval import Filters
-from qa.service import QAService
 from qa.types import Answer
+
+if TYPE_CHECKING:  # not at import: `qa --help` and the parser stay light (`qa.cli`)
+    from qa.retrieval import Filters
+    from qa.service import QAService
 
 PROMPT = "Frage (Leerzeile: neues Gespräch, Strg-D: Ende): "
 

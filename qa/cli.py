@@ -243,11 +243,14 @@ def _print_results(results: list, as_json: bool, refused, answered) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    preloaded = _preload(args)  # first: it loads while the rest of the query path is imported
     from qa.service import QAService
 
     questions = questions_from(args)
     filters = _filters(args)
-    service = QAService(args.index, _settings(args), embedder=_chosen_embedder(args))
+    service = QAService(
+        args.index, _settings(args), embedder=_chosen_embedder(args), preloaded=preloaded
+    )
     if args.batch:
         results = answer_each(service, questions, filters)
     else:
@@ -259,6 +262,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answered=lambda r: f"F: {r.question}\n{format_answer(r)}\n",
     )
     return 0
+
+
+def _preload(args: argparse.Namespace):
+    """The index's own encoder, loading in the background (`qa.embedding.preload_embedder`);
+    None with `--model` (that model is then loaded and checked as before)."""
+    if args.model:
+        return None
+    from qa.embedding import preload_embedder
+
+    settings = _settings(args)
+    return preload_embedder(args.index, settings.model_dir, settings.batch_size)
 
 
 def _chosen_embedder(args: argparse.Namespace):
@@ -276,11 +290,14 @@ def _chosen_embedder(args: argparse.Namespace):
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """`qa chat`: questions from standard input, follow-ups resolved (see `qa.chat`)."""
+    preloaded = _preload(args)
     from qa.chat import run_chat
     from qa.service import QAService
 
     filters = _filters(args)
-    service = QAService(args.index, _settings(args), embedder=_chosen_embedder(args))
+    service = QAService(
+        args.index, _settings(args), embedder=_chosen_embedder(args), preloaded=preloaded
+    )
     return run_chat(service, filters, sys.stdin, sys.stdout, sys.stderr, args.json, format_answer)
 
 
@@ -299,16 +316,27 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from qa.auth import check_exposure, read_auth_file
     from qa.errors import IndexUnavailable
-    from qa.index import SearchIndex
+    from qa.service import QAService
+    from qa.serving import limit_threads
 
     # Checked before anything is loaded or bound: a public server needs a login.
     check_exposure(args.host, args.auth_file, args.no_auth)
     users = read_auth_file(args.auth_file) if args.auth_file else None
     settings = _settings(args)
+    limit_threads(1)  # before the encoder loads: the answer workers are the parallelism
+    service = QAService(args.index, settings)
+    # The index and the encoder load on a second thread while this one imports Gradio (~4 s
+    # of CPU): the encoder's loading releases the GIL, so the page is up sooner. Loaded once:
+    # the server answers from this very service.
+    with ThreadPoolExecutor(1, thread_name_prefix="qa-load") as pool:
+        loading = pool.submit(service.snapshot)
+        from qa.ui.app import serve
     try:
-        index = SearchIndex.load(args.index)
+        index = loading.result().index
         if args.model and index.manifest.model != args.model:
             raise InvalidInput(
                 f"the index in {args.index} was built with the model {index.manifest.model!r}, "
@@ -320,10 +348,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise
         print(f"No usable index in {args.index}; indexing {args.corpus} first …", file=sys.stderr)
         run_index(args.corpus, args.index, settings)
-    from qa.ui.app import serve
-
     feedback = args.feedback or (None if args.read_only else args.index / "feedback.jsonl")
-    serve(args.index, settings, host=args.host, port=args.port, feedback_path=feedback, auth=users)
+    serve(
+        args.index,
+        settings,
+        host=args.host,
+        port=args.port,
+        feedback_path=feedback,
+        auth=users,
+        service=service,
+    )
     return 0
 
 

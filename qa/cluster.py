@@ -61,6 +61,9 @@ def connect(address: str | None, workers: int | None = None) -> None:
         return
     options = {"log_to_driver": False, "include_dashboard": False, "logging_level": "ERROR"}
     if address in (None, "", "local"):
+        # Ray starts its workers at niceness 15, so on a busy machine the encoders got a
+        # fraction of the CPU a single-process build gets; ours are the job, not background.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=workers or os.cpu_count(), **options)
     else:
         ray.init(address=address, **options)

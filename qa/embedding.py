@@ -42,6 +42,27 @@ def load_embedder(
     return Embedder(model, models_dir, batch_size)
 
 
+def preload_embedder(index_dir: Path, models_dir: Path | None, batch_size: int = 32):
+    """The embedder the live index in `index_dir` was built with, already loading in the
+    background (`OnnxEmbedder.preload`; an fp32 one loads on first use), or None when the
+    manifest cannot be read (loading the index then says why).
+
+    Called first thing by `qa ask`: the encoder loads on the other core while the rest of the
+    query path is imported and the index is read (`QAService(preloaded=...)`)."""
+    import json
+
+    try:
+        version = (index_dir / "CURRENT").read_text("utf-8").strip()
+        manifest = json.loads((index_dir / version / "manifest.json").read_bytes())
+        model, encoder = manifest["model"], manifest.get("encoder", "fp32")
+        embedder = load_embedder(model, encoder, models_dir, batch_size)
+    except (EmbeddingError, OSError, ValueError, TypeError, KeyError):
+        return None
+    if hasattr(embedder, "preload"):
+        embedder.preload()
+    return embedder
+
+
 def encoder_of(embedder) -> str:
     """The encoder an embedder runs (`fp32` for any without the attribute)."""
     return getattr(embedder, "encoder", "fp32")
@@ -188,10 +209,13 @@ def embed_with_cache(
     name = cache_name(embedder)
     keys = [cache.key(name + "\x00" + t) for t in texts]
     known = cache.get_many(keys)
-    # Longest first, so every batch holds texts of similar length and little padding.
-    missing = sorted(
-        (i for i, k in enumerate(keys) if k not in known), key=lambda i: -len(texts[i])
-    )
+    # Each text once (news repeats bylines, captions and boilerplate word for word), longest
+    # first, so every batch holds texts of similar length and little padding.
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k not in known:
+            first.setdefault(k, i)
+    missing = sorted(first.values(), key=lambda i: -len(texts[i]))
     if on_progress and len(texts) > len(missing):
         on_progress(len(texts) - len(missing))
     for batch, vectors in _encode_missing(embedder, texts, missing):

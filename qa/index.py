@@ -25,7 +25,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from qa.config import Settings
 from qa.embedding import Embedder, EmbeddingCache, cache_name, embed_with_cache, encoder_of
 from qa.errors import IndexUnavailable
 from qa.lexical import Analyzer, KeywordIndex
+from qa.store import ArticleStore, ChunkTable, iter_json_lines, write_texts
 from qa.types import Article, Chunk, Sentence
 
 FORMAT_VERSION = 2
@@ -114,18 +116,22 @@ class SentenceTable(Sequence[Sentence]):
     """The sentences of a loaded index as numpy columns (~12 bytes each instead of ~200 for a
     list of objects: it matters at millions of sentences); a `Sentence` is made on access."""
 
-    def __init__(self, rows: Sequence[Sequence]):
-        names: dict[str, int] = {}
-        self._doc_ids: list[str] = []
-        article = np.empty(len(rows), np.int32)
-        for i, row in enumerate(rows):  # rows of one article are consecutive
-            if row[0] not in names:
-                names[row[0]] = len(self._doc_ids)
-                self._doc_ids.append(row[0])
-            article[i] = names[row[0]]
-        self.article = article
-        spans = np.array([row[1:3] for row in rows], np.int64).reshape(-1, 2)
-        self.start, self.end = spans[:, 0].copy(), spans[:, 1].copy()
+    def __init__(self, rows: Iterable[Sequence], positions: dict[str, int] | None = None):
+        """`rows`: `[doc_id, start, end]` each. `positions`: doc_id -> article row (as in
+        `ArticleStore.position`, so `article` numbers the store's rows); by default the
+        articles are numbered in order of appearance."""
+        names: dict[str, int] = dict(positions or {})
+        self._doc_ids: list[str] = list(names)
+        article, start, end = array("i"), array("q"), array("q")
+        for doc_id, a, b in rows:  # rows of one article are consecutive
+            if doc_id not in names:
+                names[doc_id] = len(self._doc_ids)
+                self._doc_ids.append(doc_id)
+            article.append(names[doc_id])
+            start.append(a)
+            end.append(b)
+        self.article = np.array(article, np.int32)
+        self.start, self.end = np.array(start, np.int64), np.array(end, np.int64)
 
     def __len__(self) -> int:
         return len(self.article)
@@ -151,9 +157,9 @@ class SearchIndex:
     def __init__(
         self,
         manifest: Manifest,
-        articles: dict[str, Article],
+        articles: Mapping[str, Article],
         sentences: Sequence[Sentence],
-        chunks: list[Chunk],
+        chunks: Sequence[Chunk],
         chunk_sentences: list[range],
         sentence_vectors: faiss.Index,
         chunk_vectors: faiss.Index,
@@ -182,6 +188,17 @@ class SearchIndex:
         self.sentence_chunk = np.zeros(len(sentences), np.int64)
         for chunk_id, group in enumerate(chunk_sentences):
             self.sentence_chunk[group.start : group.stop] = chunk_id
+        self._dates: dict[str, str | None] | None = None
+
+    def article_dates(self) -> dict[str, str | None]:
+        """doc_id -> date of every article, made once and without reading any text."""
+        if self._dates is None:
+            store = self.articles
+            if isinstance(store, ArticleStore):
+                self._dates = store.dates_by_id()
+            else:
+                self._dates = {doc_id: a.date for doc_id, a in store.items()}
+        return self._dates
 
     @classmethod
     def load(cls, index_dir: Path) -> SearchIndex:
@@ -199,17 +216,13 @@ class SearchIndex:
                 f"reads {FORMAT_VERSION}: rebuild it with `qa index --index {index_dir}`"
             )
         try:
-            articles = {}
-            for record in _read_json_lines(version_dir / "articles.jsonl"):
-                article = Article(**record)
-                articles[article.doc_id] = article
-            sentences = SentenceTable(_read_json_lines(version_dir / "sentences.jsonl"))
-            chunks, groups = [], []
-            for i, (doc_id, start, end, first, stop) in enumerate(
-                _read_json_lines(version_dir / "chunks.jsonl")
-            ):
-                chunks.append(Chunk(i, doc_id, start, end, articles[doc_id].text[start:end]))
-                groups.append(range(first, stop))
+            # Texts stay on disk (`qa.store`); chunks and sentences are numpy columns.
+            articles = ArticleStore.load(version_dir)
+            sentences = SentenceTable(
+                iter_json_lines(version_dir / "sentences.jsonl"), articles.position
+            )
+            chunks = ChunkTable(iter_json_lines(version_dir / "chunks.jsonl"), articles)
+            groups = chunks.groups()
             sentence_vectors, sentence_matrix = ann.read(
                 version_dir, "sentences", manifest.index_type
             )
@@ -426,6 +439,7 @@ def _write_version(
     staging = index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     _write_json_lines(staging / "articles.jsonl", (a.to_dict() for a in articles))
+    write_texts(staging, articles)
     _write_json_lines(staging / "sentences.jsonl", ([s.doc_id, s.start, s.end] for s in sentences))
     _write_json_lines(
         staging / "chunks.jsonl",

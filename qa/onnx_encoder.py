@@ -15,8 +15,10 @@ Alone, the scale is the text's own. Texts of one call still run in parallel, one
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +27,10 @@ import numpy as np
 
 from qa.config import DEFAULT_MODEL
 from qa.errors import EmbeddingError
+
+# Seconds an exiting process waits for a background encoder load (`OnnxEmbedder.preload`): ~1 s
+# normally, minutes only when the int8 model is being made for the first time.
+PRELOAD_EXIT_WAIT = 300.0
 
 
 def default_threads() -> int:
@@ -63,14 +69,44 @@ class OnnxEmbedder:
         self._tokenizer = None
         self._config: dict | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._load_lock = threading.Lock()
+
+    def preload(self) -> None:
+        """Start loading the tokenizer and the ONNX session in a background thread.
+
+        Both release the GIL while they work (~1 s of CPU, most of it SentencePiece building its
+        250k-piece vocabulary), so a new process loads the index on the other core meanwhile
+        (`QAService.snapshot`); the first encode waits for the load. A failed load is left for
+        that encode to retry, so its error reaches the caller.
+
+        A process that ends while the session is being built (a declined question or a refused
+        filter needs no encoder) aborts in ONNX Runtime's C++ teardown ("terminate called
+        without an active exception", exit status 134): exiting waits for the load to end."""
+        if self._session is None:
+            thread = threading.Thread(target=self._preload, name="int8-encoder-load", daemon=True)
+            thread.start()
+            atexit.register(thread.join, PRELOAD_EXIT_WAIT)
+
+    def _preload(self) -> None:
+        try:
+            self._ready()
+        except Exception:  # noqa: BLE001 - the first encode loads again and raises it
+            pass
+
+    def _ready(self) -> None:
+        """Load on first use, once, whichever thread comes first."""
+        if self._session is None:
+            with self._load_lock:
+                if self._session is None:
+                    self._load()
 
     def _load(self) -> None:
         if self.models_dir is None:
             raise EmbeddingError("the int8 encoder needs a models folder to provision into")
-        from qa.onnx_export import SPM_FILE, int8_folder
+        from qa.onnx_export import DATA_FILE, SPM_FILE, int8_folder
 
         folder = int8_folder(self.models_dir)
-        if not (folder / SPM_FILE).exists():
+        if not ((folder / SPM_FILE).exists() and (folder / DATA_FILE).exists()):
             from qa.onnx_export import provision_e5_small_int8  # torch: only this once
 
             folder = provision_e5_small_int8(self.models_dir)
@@ -79,10 +115,11 @@ class OnnxEmbedder:
 
         config = json.loads((folder / "encoder.json").read_text("utf-8"))
         options = ort.SessionOptions()
-        # One thread per run, and runs in parallel over texts (`_encode`): a question is too
-        # short to split well, and on a shared 2-core machine a second intra-op thread mostly
-        # waits (a question: 23 ms with two, 14.5 ms with one, under load).
-        options.intra_op_num_threads = 1
+        # `threads` per run (1 in the chat server, whose answer workers are the parallelism;
+        # else one per core): a question alone then uses both cores of an idle machine, while
+        # the texts of a batch also run in parallel over texts (`_encode`). Measured on the
+        # shared 2-core machine (docs/benchmarks.md "Encoders").
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # Idle threads must not spin: numpy, BM25 and the other requests need the cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -116,8 +153,7 @@ class OnnxEmbedder:
 
     @property
     def config(self) -> dict:
-        if self._session is None:
-            self._load()
+        self._ready()
         return self._config
 
     @property
@@ -162,3 +198,24 @@ class OnnxEmbedder:
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         vector = hidden[0][0].mean(axis=0)
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+    def token_states(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The last hidden state of every piece of `text` (no prompt added, no pooling) and
+        each piece's `(begin, end)` character offsets in `text`: the answer-phrase head
+        (`qa.phrase`) reads them. The index's vectors are untouched (`_one` pools the same run)."""
+        self._ready()
+        bos, eos, _ = self._special
+        pieces = self._tokenizer.encode(text, return_type="proto").pieces
+        pieces = pieces[: self.config["max_tokens"] - 2]
+        ids = np.asarray([bos, *(p.id for p in pieces), eos], np.int64)[None, :]
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        # SentencePiece counts UTF-8 bytes; map them to characters.
+        char_at = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
+        position = 0
+        for k, ch in enumerate(text):
+            size = len(ch.encode("utf-8"))
+            char_at[position : position + size] = k
+            position += size
+        char_at[position] = len(text)
+        offsets = np.asarray([(p.begin, p.end) for p in pieces], np.int64).reshape(-1, 2)
+        return hidden[0][0][1:-1], char_at[offsets]

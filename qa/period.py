@@ -6,13 +6,13 @@ a `Period` of ISO dates. Relative words are resolved against the archive's newes
 (`anchor`), never the wall clock: "letztes Jahr" in an archive that ends in 2019 means 2018.
 
 Absolute forms (years, months, days, ranges) are matched with patterns whose month names come
-from dateparser's locale data (German and English). "vor zwei Jahren", "two years ago" and
-"gestern" are resolved by dateparser itself with `RELATIVE_BASE` set to the anchor (number words
-from its tables); "letzte Woche", "im vergangenen Jahr", "im Vorjahr" are calendar steps back
-from the anchor (dateparser knows "letzte Woche" but not the inflected forms). dateparser's
-free-text `search_dates` is not used: it reads "die" as Tuesday and any number as a year,
-whereas a number here is a year (1800-2099) only where nothing says it counts something ("2000
-Euro", "über 2000", "vor 2000 Jahren" are not years).
+from dateparser's locale data (German and English, copied into `_MONTH_NAMES`). "vor zwei
+Jahren", "two years ago" and "gestern" are resolved by dateparser itself with `RELATIVE_BASE`
+set to the anchor (number words from its tables); "letzte Woche", "im vergangenen Jahr", "im
+Vorjahr" are calendar steps back from the anchor (dateparser knows "letzte Woche" but not the
+inflected forms). dateparser's free-text `search_dates` is not used: it reads "die" as Tuesday
+and any number as a year, whereas a number here is a year (1800-2099) only where nothing says it
+counts something ("2000 Euro", "über 2000", "vor 2000 Jahren" are not years).
 """
 
 from __future__ import annotations
@@ -212,21 +212,22 @@ def _day(year: int, month: int, day: int, text: str) -> Period | None:
     return Period(one, one, text)
 
 
-@cache
-def _month_names() -> dict[str, int]:
-    """Month names and abbreviations in German and English, from dateparser's locale data."""
-    from dateparser.languages import default_loader
+# Month names and abbreviations in German and English: dateparser's locale data ("de", "en"),
+# written out so that a question does not import dateparser (0.3 s of a new `qa ask`);
+# tests/test_encoder_speed.py checks the table against dateparser's.
+_MONTH_NAMES = {
+    **{"jan": 1, "januar": 1, "jänner": 1, "feb": 2, "februar": 2, "feber": 2, "mär": 3},
+    **{"märz": 3, "mrz": 3, "apr": 4, "april": 4, "mai": 5, "jun": 6, "juni": 6, "jul": 7},
+    **{"juli": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9, "september": 9, "okt": 10},
+    **{"oktober": 10, "nov": 11, "november": 11, "dez": 12, "dezember": 12, "january": 1},
+    **{"february": 2, "mar": 3, "march": 3, "may": 5, "june": 6, "july": 7, "oct": 10},
+    **{"october": 10, "dec": 12, "december": 12},
+}
 
-    names: dict[str, int] = {}
-    # dateparser's own keys (not `calendar.month_name`, which follows the process locale).
-    keys = ("january", "february", "march", "april", "may", "june", "july", "august")
-    keys += ("september", "october", "november", "december")
-    for language in ("de", "en"):
-        info = default_loader.get_locale(language).info
-        for number, key in enumerate(keys, start=1):
-            for name in info.get(key, []):
-                names[name.casefold()] = number
-    return names
+
+def _month_names() -> dict[str, int]:
+    """Month names and abbreviations in German and English (casefolded) -> month number."""
+    return _MONTH_NAMES
 
 
 def _month_pattern() -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -374,6 +376,185 @@ def best_phrase(
     if not spans:
         return None
     return spans[int(np.argmax(matrix @ np.asarray(coef, np.float32)))]
+
+
+# --- The span head: start/end scores over the encoder's frozen token states ---------------------
+
+QUERY_PROMPT, PASSAGE_PROMPT = "query: ", " passage: "
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """The encoder's last hidden states of a window's pieces, read together with the question."""
+
+    states: np.ndarray  # (pieces, dim)
+    spans: np.ndarray  # (pieces, 2): each piece's offsets in the window (leading space dropped)
+    query: np.ndarray  # (dim,): the mean state of the question's pieces
+
+
+def encode_pair(encoder, question: str, window: str) -> TokenStates:
+    """One encoder run over "query: <question> passage: <window>"; the window's piece states.
+
+    `encoder` is a `qa.onnx_encoder.OnnxEmbedder` (anything with `token_states(text)`)."""
+    head = QUERY_PROMPT + question + PASSAGE_PROMPT
+    states, offsets = encoder.token_states(head + window)
+    q0, q1 = len(QUERY_PROMPT), len(QUERY_PROMPT) + len(question)
+    in_question = (offsets[:, 0] >= q0 - 1) & (offsets[:, 1] <= q1) & (offsets[:, 1] > q0)
+    in_window = offsets[:, 1] > len(head)
+    spans = np.clip(offsets[in_window] - len(head), 0, len(window))
+    query = states[in_question].mean(axis=0) if in_question.any() else states.mean(axis=0)
+    return TokenStates(states[in_window], spans, query)
+
+
+PIECE_FEATURES = (
+    "question_word",
+    "digit",
+    "year",
+    "month",
+    "unit",
+    "number_word",
+    "capital",
+    "weak",
+    "preposition",
+    "punctuation",
+    "near1",
+    "near3",
+    "distance",
+    "best_sentence",
+    "word_start",
+    *(f"kind_{k}" for k in KINDS),
+)
+
+
+def piece_features(question: str, window: str, spans: np.ndarray) -> np.ndarray:
+    """The hand facts of the word each piece belongs to (`_TextFacts`), and the question kind."""
+    out = np.zeros((len(spans), len(PIECE_FEATURES)), np.float32)
+    out[:, PIECE_FEATURES.index(f"kind_{question_kind(question)}")] = 1.0
+    toks = tokens(window)
+    if not toks:
+        return out
+    f = _TextFacts(window, toks, _question_words(question))
+    ends = np.asarray([t.end for t in toks])
+    for p, (a, b) in enumerate(spans):
+        while a < b and window[a].isspace():
+            a += 1
+        k = min(int(np.searchsorted(ends, a, side="right")), f.n - 1)
+        if not (toks[k].start < b and a < toks[k].end):
+            continue  # a piece of white space or of nothing
+        out[p, :15] = (
+            f.is_q[k],
+            f.digit[k],
+            f.year[k],
+            f.month[k],
+            f.unit[k],
+            f.numword[k],
+            f.upper[k] and f.alpha[k],
+            f.weak[k],
+            f.prep[k],
+            f.stop[k] or not f.alnum[k],
+            f.dist[k] <= 1,
+            f.dist[k] <= 3,
+            min(f.dist[k], 20) / 20,
+            f.sentence_of[k] == f.best_sentence,
+            a == toks[k].start,
+        )
+    return out
+
+
+def head_inputs(
+    states: np.ndarray, query: np.ndarray, extra: np.ndarray | None = None
+) -> np.ndarray:
+    """Per piece: its state, its elementwise product with the question's mean state, and (when
+    the head was fitted with them) the hand facts of `piece_features`."""
+    parts = [states, states * query[None, :]] + ([extra] if extra is not None else [])
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SpanHead:
+    """A one-hidden-layer MLP: piece -> (start, end) logits. Fitted by `benchmarks.fit_phrase`."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    hand: bool = False  # reads `piece_features` too
+
+    @classmethod
+    def load(cls, path) -> SpanHead:
+        with np.load(path) as data:
+            weights = (data[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2"))
+            return cls(*weights, hand=bool(data["hand"]) if "hand" in data else False)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        h = x @ self.w1 + self.b1
+        h = 0.5 * h * (1.0 + np.tanh(0.7978845608 * (h + 0.044715 * h**3)))  # GELU
+        return h @ self.w2 + self.b2
+
+
+def head_span(
+    head: SpanHead,
+    tok: TokenStates,
+    question: str,
+    window: str,
+    max_pieces: int = 16,
+    max_chars: int = 60,
+) -> tuple[int, int] | None:
+    """`(start, end)` in `window` of the best span (start + end logit), widened to whole words."""
+    n = len(tok.spans)
+    if n == 0:
+        return None
+    extra = piece_features(question, window, tok.spans) if head.hand else None
+    logits = head.logits(head_inputs(tok.states, tok.query, extra))
+    score = logits[:, 0][:, None] + logits[:, 1][None, :]
+    i, j = np.indices((n, n))
+    score[(j < i) | (j - i >= max_pieces)] = -np.inf
+    for flat in np.argsort(-score, axis=None)[:50]:
+        a, b = divmod(int(flat), n)
+        if not np.isfinite(score[a, b]):
+            break
+        span = _whole_words(window, int(tok.spans[a, 0]), int(tok.spans[b, 1]))
+        if span and span[1] - span[0] <= max_chars:
+            return span
+    return None
+
+
+HEAD_FILE = Path(__file__).with_name("phrase_head.npz")
+
+
+@lru_cache(maxsize=2)
+def load_head(path: Path = HEAD_FILE) -> SpanHead | None:
+    """The shipped span head, or None when the file is absent (the linear scorer answers)."""
+    return SpanHead.load(path) if Path(path).exists() else None
+
+
+def find_phrase(
+    question: str,
+    text: str,
+    coef: Sequence[float] | np.ndarray,
+    encoder=None,
+    max_chars: int = 60,
+) -> tuple[int, int] | None:
+    """`(start, end)` of the answer phrase in `text`: the span head over `encoder`'s token states
+    when there is a head and the encoder exposes them (the int8 ONNX encoder), else the linear
+    scorer (`best_phrase`). One extra encoder run of the question and `text` together."""
+    head = load_head()
+    if head is not None and hasattr(encoder, "token_states"):
+        return head_span(head, encode_pair(encoder, question, text), question, text, 16, max_chars)
+    return best_phrase(question, text, coef)
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Widen to whole words, then drop spaces and punctuation at either edge (keep "%", "€")."""
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
+    while start < end and not (text[start].isalnum() or text[start] in "€$£"):
+        start += 1
+    while end > start and not (text[end - 1].isalnum() or text[end - 1] in "%€$£"):
+        end -= 1
+    return (start, end) if end > start else None
 
 
 # --- Token F1, as the eval reports it (SQuAD's measure; German articles dropped like MLQA's) ----

@@ -67,7 +67,10 @@ class Filters:
         start, end = parse_date(date_from, "date-from"), parse_date(date_to, "date-to")
         common = min(len(start or ""), len(end or ""))
         if start and end and start[:common] > end[:common]:
-            raise InvalidFilter(f"the date range is reversed: {start} comes after {end}")
+            raise InvalidFilter(
+                f"the date range is reversed: {start} comes after {end}; give the earlier date "
+                "as date-from and the later one as date-to"
+            )
         names = tuple(s.strip() for s in (sources or ()) if s and s.strip())
         return cls(start, end, names)
 

@@ -11,6 +11,7 @@ of one index version with the text of another. `qa ask`, `qa eval` and the chat 
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ import numpy as np
 
 from qa.answer import Reader
 from qa.config import Settings
-from qa.embedding import Embedder, encoder_of, load_embedder
+from qa.embedding import Embedder, encoder_of, load_embedder, preload_embedder
 from qa.errors import IndexUnavailable, InvalidFilter, InvalidInput
 from qa.followup import Context, Query, Turn, mix, resolve
 from qa.index import SearchIndex, live_version_name
@@ -80,13 +81,30 @@ def answer_valid(texts: list[str], answer_batch, refusal) -> list:
 
 def check_sources(index: SearchIndex, filters: Filters | None) -> None:
     """Refuse a source filter that names nothing in the index: a typo would quietly decline."""
-    articles = index.articles.values()
-    for name in filters.sources if filters else ():
-        if not any(a.source.startswith(name) or a.publisher == name for a in articles):
+    names = filters.sources if filters else ()
+    if not names:
+        return
+    store = index.articles  # sources and publishers as columns: no article text is read
+    if hasattr(store, "publishers"):
+        pairs = list(zip(store.sources, store.publishers))
+    else:
+        pairs = [(a.source, a.publisher) for a in store.values()]
+    for name in names:
+        if not any(source.startswith(name) or publisher == name for source, publisher in pairs):
             raise InvalidFilter(
                 f"the source filter {name!r} matches no article in the index: name a file, a "
                 "folder (ending in /) or a publisher as the citations show them"
             )
+
+
+def release_free_heap() -> None:
+    """Give the heap that loading freed back to the system. glibc keeps freed memory for
+    reuse, and loading frees a lot once (parsed JSON lines, the encoder's session build):
+    ~15 MB of `qa serve`'s resident memory (docs/benchmarks.md "Encoders")."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def is_answerable(question: str) -> bool:
@@ -114,11 +132,19 @@ class QAService:
     """Answers questions from the index in `index_dir`, picking up a rebuilt index by itself."""
 
     def __init__(
-        self, index_dir: Path, settings: Settings | None = None, embedder: Embedder | None = None
+        self,
+        index_dir: Path,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        preloaded: Embedder | None = None,
     ):
+        """`embedder`: the one configured (an index built with another model is refused);
+        `preloaded`: one already loading for this index (`qa.embedding.preload_embedder`),
+        used if it is what the index was built with."""
         self.index_dir = index_dir
         self.settings = settings or Settings()
         self._embedder = embedder
+        self._preloaded = preloaded  # see `_preload_embedder`
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         # The chat server answers concurrent questions together (`qa.serving.Batcher`).
@@ -133,6 +159,8 @@ class QAService:
         with self._lock:
             live = live_version_name(self.index_dir)
             if self._snapshot is None or (live and live != self._snapshot.version):
+                if self._snapshot is None:
+                    self._preload_embedder()
                 self._snapshot = self._build_snapshot(self._load_index())
             return self._snapshot
 
@@ -143,6 +171,14 @@ class QAService:
     @property
     def embedder(self) -> Embedder:
         return self.snapshot().embedder
+
+    def _preload_embedder(self) -> None:
+        """Start loading the encoder the manifest names before the index loads: the int8 one
+        loads in a background thread (`OnnxEmbedder.preload`), on the other core, so a new
+        `qa ask` or `qa serve` waits for the longer of the two, not their sum."""
+        if self._embedder is None and self._preloaded is None:
+            s = self.settings
+            self._preloaded = preload_embedder(self.index_dir, s.model_dir, s.batch_size)
 
     def _load_index(self) -> SearchIndex:
         for _ in range(_LOAD_ATTEMPTS - 1):
@@ -157,7 +193,10 @@ class QAService:
     def _build_snapshot(self, index: SearchIndex) -> Snapshot:
         s = self.settings
         built = index.manifest.encoder
-        if self._embedder is None:
+        pre, wanted = self._preloaded, (index.manifest.model, built)
+        if self._embedder is None and pre and (pre.model_name, encoder_of(pre)) == wanted:
+            self._embedder = pre
+        elif self._embedder is None:
             self._embedder = load_embedder(index.manifest.model, built, s.model_dir, s.batch_size)
         elif self._embedder.model_name != index.manifest.model:
             raise IndexUnavailable(
@@ -177,7 +216,7 @@ class QAService:
             weights=s.reader,
         )
         retriever = Retriever(index, s.candidates, s.fusion)
-        anchor = newest_date(a.date for a in index.articles.values())
+        anchor = newest_date(index.article_dates().values())
         return Snapshot(index, self._embedder, retriever, reader, anchor)
 
     def warm_up(self) -> None:
@@ -185,6 +224,7 @@ class QAService:
         self.embedder.encode_queries(["warm up"])
         # The date patterns and dateparser's German and English data (~0.5 s on first use).
         find_period("vor einem Jahr im März 2020", self.snapshot().anchor or date(2020, 1, 1))
+        release_free_heap()
 
     def ask(
         self, question: str, filters: Filters | None = None, history: Sequence[Turn] = ()
@@ -229,7 +269,7 @@ class QAService:
         check_sources(snap.index, filters)
         periods = self.periods(snap, [q.text for q in queries], filters)
         vectors, hits = self._retrieve(snap, queries, filters, periods=periods)
-        dates = {doc_id: a.date for doc_id, a in snap.index.articles.items()}
+        dates = snap.index.article_dates()  # made once per index, no texts read
         weight = self.settings.reader.period * snap.reader.band
         answers = snap.reader.answer_batch(
             searchable,

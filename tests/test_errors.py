@@ -73,7 +73,12 @@ CASES = (
     Case(
         "ask-reversed-range",
         lambda p: ["ask", "--index", p["index"], "--date-from", "2021", "--date-to", "2020", "x"],
-        ("reversed",),
+        ("reversed", "earlier date"),
+    ),
+    Case(
+        "ask-impossible-day",
+        lambda p: ["ask", "--index", p["index"], "--date-to", "2020-02-30", WHATSAPP],
+        ("2020-02-30", "yyyy-mm-dd"),
     ),
     Case(
         "ask-unknown-source",
@@ -133,6 +138,11 @@ CASES = (
         "index-max-chars-word",
         lambda p: ["index", "--max-article-chars", "viele", "--index", p["dir"] / "i5"],
         ("--max-article-chars", "whole number"),
+    ),
+    Case(
+        "index-max-chars-negative",
+        lambda p: ["index", "--max-article-chars", "-5", "--index", p["dir"] / "i7"],
+        ("--max-article-chars", "at least 1"),
     ),
     Case(
         "index-model-missing",
@@ -260,11 +270,51 @@ def test_debug_shows_the_traceback(paths):
 
 def test_a_bad_question_inside_a_batch_gets_its_own_line(paths):
     batch = paths["dir"] / "batch.txt"
-    batch.write_text(f"{WHATSAPP}\n{'Warum ' * 500}\n?!? 🙂\n", "utf-8")
+    lines = [WHATSAPP, "Warum " * 500, "?!? 🙂", "x" * 1_000_000, "\x00\x00\x00", WHATSAPP]
+    batch.write_text("\n".join(lines) + "\n", "utf-8")
     result = run(["ask", "--index", paths["index"], "--json", "--batch", batch])
     assert result.returncode == 0, result.stderr
-    answered, too_long, garbage = map(json.loads, result.stdout.splitlines())
-    assert not answered["abstained"] and "18 Milliarden" in answered["snippets"][0]["text"]
-    assert too_long["abstained"] and too_long["snippets"] == []
-    assert "too long" in too_long["error"]
+    assert "Traceback" not in result.stderr
+    answered, too_long, garbage, megabyte, nul, again = map(json.loads, result.stdout.splitlines())
+    for ok in (answered, again):
+        assert not ok["abstained"] and "18 Milliarden" in ok["snippets"][0]["text"]
+    for bad in (too_long, megabyte):
+        assert bad["abstained"] and bad["snippets"] == [] and "too long" in bad["error"]
     assert garbage["abstained"] and garbage["snippets"] == [] and "error" not in garbage
+    assert nul["abstained"] and nul["snippets"] == [] and "empty" in nul["error"]
+
+
+@pytest.mark.parametrize("question", ["?!?", "🙂🙂🙂", "— – ¿ ¡ «» ..."])
+def test_a_question_without_letters_or_digits_is_declined_not_refused(paths, question):
+    result = run(["ask", "--index", paths["index"], "--json", question])
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["abstained"] and answer["snippets"] == [] and "error" not in answer
+
+
+EXIT_DURING_PRELOAD = """
+import sys, time
+from qa.config import Settings
+from qa.onnx_encoder import OnnxEmbedder
+OnnxEmbedder(models_dir=Settings().model_dir).preload()
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_exiting_while_the_encoder_loads_does_not_abort(settings):
+    """A declined question or a refused filter ends the process while the int8 encoder may
+    still be loading in the background; that used to abort in ONNX Runtime's teardown
+    ("terminate called without an active exception", exit status 134) instead of exiting."""
+    from qa.onnx_export import DATA_FILE, int8_folder
+
+    if not (int8_folder(settings.model_dir) / DATA_FILE).exists():
+        pytest.skip("the int8 encoder is not provisioned in this cache")
+    for delay in ("0", "0.1", "0.2", "0.3", "0.4", "0.5", "0.7"):
+        result = subprocess.run(
+            [sys.executable, "-c", EXIT_DURING_PRELOAD, delay],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0 and "terminate" not in result.stderr, (delay, result.stderr)

@@ -20,7 +20,9 @@ import pytest
 
 from tests.conftest import REPO, SEEDS
 
-HEAVY = ("torch", "sentence_transformers", "transformers")
+# Not on the query path: the fp32 stack, and what only indexing, dates or the UI need.
+HEAVY = ("torch", "sentence_transformers", "transformers", "scipy", "bm25s", "dateparser")
+HEAVY += ("gradio", "pandas")
 
 
 def seed_sentences() -> list[str]:

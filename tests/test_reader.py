@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.answer import ReaderModel, _Window, choose
+from qa.answer import FEATURES, ReaderModel, _Window, choose
 from qa.lexical import Analyzer
 from qa.phrase import exact_match, question_kind, token_f1
 from tests.conftest import REPO
@@ -79,7 +79,17 @@ def test_the_shipped_weights_match_the_code():
     model = ReaderModel.load()
     assert 0 < model.decline_threshold < 1 and 0 < model.extra_ratio <= 1
     data = json.loads((REPO / "qa" / "reader_weights.json").read_text("utf-8"))
-    data["ranker"]["features"] = data["ranker"]["features"][::-1]
+    # Weights are matched by feature name: a feature the file lacks weighs 0 ...
+    named = dict(zip(data["ranker"]["features"], data["ranker"]["coef"]))
+    dropped = FEATURES.index(data["ranker"]["features"][0])
+    data["ranker"]["features"] = data["ranker"]["features"][1:][::-1]
+    data["ranker"]["coef"] = [named[f] for f in data["ranker"]["features"]]
+    partial = ReaderModel.from_dict(data)
+    assert partial.ranker[dropped] == 0 and model.ranker[dropped] != 0
+    kept = [i for i in range(len(FEATURES)) if i != dropped]
+    assert list(partial.ranker[kept]) == pytest.approx(list(model.ranker[kept]))
+    # ... and one the code does not know is an error.
+    data["ranker"]["features"][0] = "no_such_feature"
     with pytest.raises(ValueError, match="do not match"):
         ReaderModel.from_dict(data)
 
@@ -203,3 +213,41 @@ def test_the_chat_marks_the_phrase_and_labels_further_evidence():
     assert "Antwort: <strong>18 Milliarden</strong>" in html
     assert "rund <strong>18 Milliarden</strong> Nachrichten" in html
     assert "Weitere Belege" in html and "&lt;b&gt;Koum" in html and "<b>" not in html
+
+
+NEWS = REPO.parent / "shared" / "eval" / "news"
+
+
+@pytest.fixture(scope="module")
+def local_news_service(tmp_path_factory, settings):
+    """The local archive with 40 real news articles mixed in (../shared/eval/news): declining
+    must hold when the archive grows, not only on the sixteen local items."""
+    if not NEWS.is_dir():
+        pytest.skip("../shared/eval/news is absent")
+    from qa.cli import run_index
+    from qa.corpus import read_corpus
+    from qa.service import QAService
+
+    corpus = tmp_path_factory.mktemp("local-news")
+    for path in (REPO / "seeds").iterdir():
+        shutil.copy(path, corpus / path.name)
+    shutil.copy(LOCAL / "local.de.jsonl", corpus / "local.de.jsonl")
+    news = read_corpus(NEWS, settings).articles[::50][:40]
+    rows = [{"title": a.title, "date": a.date, "text": a.text} for a in news]
+    (corpus / "news.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8"
+    )
+    index_dir = tmp_path_factory.mktemp("local-news-index")
+    run_index(corpus, index_dir, settings, show_progress=False)
+    return QAService(index_dir, settings)
+
+
+def test_declining_holds_with_news_mixed_in(local_service, local_news_service):
+    own = [q["question"] for q in _lines("local.de.questions.jsonl")]
+    other = [q["question"] for q in _lines("local.de.unanswerable.jsonl")]
+    for svc in (local_service, local_news_service):
+        answers = svc.ask_batch(own)
+        assert sum(a.abstained for a in answers) / len(own) <= 0.05
+        # The news do not make the reader quote them for questions the archive cannot answer.
+        refused = sum(a.abstained for a in svc.ask_batch(other))
+        assert refused / len(other) >= 0.5

@@ -24,7 +24,8 @@ from qa.index import live_version_name
 from qa.service import QAService
 from tests.conftest import REPO, run_qa
 
-SECONDS = 25
+# 25 s in the suite; `QA_REBUILD_SECONDS=90` reproduces the 90 s figure of issue 18.
+SECONDS = float(os.environ.get("QA_REBUILD_SECONDS", "25"))
 MIN_REBUILDS, MAX_SECONDS = 6, 120
 PAUSE = 0.05  # between a reader's questions: busy, but leaving the rebuilds some of the GIL
 WHATSAPP = "Wie viele Nachrichten werden pro Tag über WhatsApp verschickt?"

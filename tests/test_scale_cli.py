@@ -46,7 +46,12 @@ def test_old_manifest_without_index_type_loads_as_exact(seed_index, tmp_path):
     data = json.loads(path.read_text())
     data.pop("index_type")
     path.write_text(json.dumps(data))
-    assert SearchIndex.load(copy).manifest.index_type == "exact"
+    for name in ("texts.bin", "texts.npy"):  # written since texts are read from disk
+        (path.parent / name).unlink()
+    old, new = SearchIndex.load(copy), SearchIndex.load(seed_index)
+    assert old.manifest.index_type == "exact"
+    assert list(old.chunks) == list(new.chunks)  # texts from articles.jsonl instead
+    assert [old.articles[d] for d in old.articles] == [new.articles[d] for d in new.articles]
 
 
 def test_read_only_serve_never_indexes(seed_corpus, tmp_path):

@@ -293,6 +293,51 @@ def test_api_refuses_bad_filters(client, date_from, date_to, sources, message):
         client.predict(WHATSAPP, date_from, date_to, sources, api_name="/ask")
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((12345,), "question must be a string, not int"),
+        ((WHATSAPP, ["2020"]), "date_from must be a string, not list"),
+        ((WHATSAPP, "", {"bis": 2020}), "date_to must be a string, not dict"),
+        ((WHATSAPP, "", "", "sport/"), "sources must be a list of strings"),
+        ((WHATSAPP, "", "", [1, 2]), "sources must be a list of strings"),
+    ],
+    ids=["number", "list-date", "dict-date", "string-sources", "number-sources"],
+)
+def test_api_refuses_inputs_of_the_wrong_type(client, args, message):
+    with pytest.raises(gradio_client.exceptions.AppError, match=message):
+        client.predict(*args, api_name="/ask")
+
+
+def test_check_api_refuses_a_claim_of_the_wrong_type(client):
+    with pytest.raises(gradio_client.exceptions.AppError, match="claim must be a string"):
+        client.predict(5, api_name="/check")
+
+
+def test_a_hand_made_call_with_the_wrong_number_of_inputs_is_refused(server):
+    """Below `gradio_client`: a raw queue request to `/ask` with too few or too many inputs."""
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        login = http.post("login", data={"username": "anna", "password": "richtig-geheim"})
+        assert login.status_code == 200
+        config = http.get("config").json()
+        (fn_index,) = [
+            i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "ask"
+        ]
+        for n, data in enumerate(([], [WHATSAPP, "", "", [], [], "zu viel", 7])):
+            session = f"malformed-{n}"
+            join = http.post(
+                "gradio_api/queue/join",
+                json={"data": data, "fn_index": fn_index, "session_hash": session},
+            )
+            assert join.status_code == 200
+            params = {"session_hash": session}
+            with http.stream("GET", "gradio_api/queue/data", params=params) as events:
+                done = next(line for line in events.iter_lines() if "process_completed" in line)
+            message = json.loads(done.removeprefix("data: "))
+            assert message["success"] is False
+            assert "input values" in message["output"]["error"]
+
+
 def test_no_traceback_in_the_server_log(server, client):
     for question in ("", "   ", "x" * 5000, "?!?"):
         try:

@@ -28,6 +28,9 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000000")
 
+from qa.ui.quick_import import skip_gradio_stubs  # noqa: E402
+
+skip_gradio_stubs()  # half of Gradio's import time, see there
 import gradio as gr  # noqa: E402
 
 from qa.auth import Login  # noqa: E402
@@ -147,6 +150,21 @@ def refused(message: str) -> gr.Error:
     """The API's answer to input it cannot take: the message for the caller, and no traceback
     in the server log (a user's mistake is not a server fault; real faults are logged in `ask`)."""
     return gr.Error(message, print_exception=False)
+
+
+def check_api_types(
+    question: object, date_from: object, date_to: object, sources: object, first: str = "question"
+) -> None:
+    """The API takes any JSON: a number for the question or a list for a date is refused with
+    a message (`refused`), not left to fail inside with a traceback in the log. `first`: what
+    the first input is called (`claim` for `/check`)."""
+    for name, value in ((first, question), ("date_from", date_from), ("date_to", date_to)):
+        if value is not None and not isinstance(value, str):
+            raise refused(f"{name} must be a string, not {type(value).__name__}")
+    if sources is not None and not (
+        isinstance(sources, list) and all(isinstance(s, str) for s in sources)
+    ):
+        raise refused("sources must be a list of strings (files, folders or publishers)")
 
 
 def loaded_articles(service: QAService) -> Mapping[str, Article]:
@@ -439,6 +457,7 @@ class ChatHandlers:
         <qa ask --json object>}`; with it, the result also says which question a follow-up was
         understood to continue: `"context": {"question": ...}` or `"context": null`.
         """
+        check_api_types(question, date_from, date_to, sources)
         try:
             earlier = [Turn.from_json(item) for item in history or ()]
         except QAError as err:
@@ -459,6 +478,7 @@ class ChatHandlers:
         sources: list[str] | None = None,
     ) -> dict:
         """Check a claim against the archive: the JSON of `qa check --json`."""
+        check_api_types(claim, date_from, date_to, sources, "claim")
         reply = check(self.service, claim, date_from, date_to, sources, DEFAULT_LANGUAGE)
         if reply.check is None:
             raise refused(reply.error)
@@ -517,7 +537,24 @@ def build_app(service: QAService, feedback_path: Path | None) -> gr.Blocks:
     with gr.Blocks(title="Nachrichten-QA", analytics_enabled=False) as app:
         page = layout(loaded_articles(service))
         wire(app, page, handlers)
+    refuse_malformed_calls(app)
     return app
+
+
+def refuse_malformed_calls(app: gr.Blocks) -> None:
+    """A hand-made request with the wrong number of inputs is the caller's mistake: it gets
+    Gradio's message as an error, without the traceback Gradio would print to the log."""
+    validate = getattr(app, "validate_inputs", None)
+    if validate is None:  # another Gradio version: its own behaviour stays
+        return
+
+    def checked(block_fn, inputs):
+        try:
+            validate(block_fn, inputs)
+        except ValueError as err:
+            raise refused(str(err).splitlines()[0]) from None
+
+    app.validate_inputs = checked
 
 
 def serve(
@@ -527,15 +564,18 @@ def serve(
     port: int = 7860,
     feedback_path: Path | None = None,
     auth: dict[str, str] | None = None,
+    service: QAService | None = None,
 ) -> None:
     """Load model and index once, then serve the chat until interrupted.
 
     Ratings go to `feedback_path` (None: not stored); nothing else is written anywhere.
     `auth` ({user: password}, see `qa.auth`) puts the page and the API behind a login.
+    `service`: one already loading or loaded for `index_dir` (`qa serve` loads it while
+    Gradio is imported), made after `limit_threads(1)`.
     """
     started = time.monotonic()
     limit_threads(1)
-    service = QAService(index_dir, settings)
+    service = service or QAService(index_dir, settings)
     try:
         service.warm_up()
     except QAError as err:

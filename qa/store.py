@@ -1,0 +1,169 @@
+"""Article texts on disk, read lazily, so that a loaded index's memory stays flat as it grows.
+
+A version folder holds every article's text once more as one UTF-8 blob, `texts.bin`, with the
+byte offset of each article in `texts.npy` (n + 1 offsets, in the order of `articles.jsonl`).
+Both are memory-mapped: an article's text is decoded when it is asked for (a small cache keeps
+the latest ones), so the texts cost page cache, not heap. At a million sentences the texts held
+as Python strings were most of the heap (~0.5 GB of the 0.75 GB, docs/scaling.md).
+
+`articles.jsonl` keeps the texts too: it stays the readable record of the version (take-downs
+and cache pruning read it), and an index written before `texts.bin` existed still loads, with
+its texts in memory as before.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.types import Article, Chunk
+
+TEXTS, OFFSETS = "texts.bin", "texts.npy"
+RECENT_TEXTS = 1024  # decoded texts kept: a question reads the sentences of a few dozen articles
+
+
+def write_texts(folder: Path, articles: Sequence[Article]) -> None:
+    """`texts.bin` and `texts.npy` for `articles`, in their order."""
+    offsets = np.zeros(len(articles) + 1, np.int64)
+    with (folder / TEXTS).open("wb") as out:
+        for i, article in enumerate(articles):
+            data = article.text.encode("utf-8")
+            out.write(data)
+            offsets[i + 1] = offsets[i] + len(data)
+    np.save(folder / OFFSETS, offsets)
+
+
+def iter_json_lines(path: Path) -> Iterator:
+    """The records of a JSON-lines file, one at a time (the file is never held whole)."""
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+
+
+class ArticleStore(Mapping[str, Article]):
+    """The articles of a loaded index by doc_id: metadata as columns, texts from disk.
+
+    `Article` objects are made on access. `position[doc_id]` is an article's row, the number
+    `ChunkTable` and `SentenceTable` store; `dates`, `sources`, `publishers` are columns by row.
+    """
+
+    def __init__(self, records: Iterable[dict], folder: Path | None = None):
+        self.doc_ids: list[str] = []
+        self.titles: list[str] = []
+        self.dates: list[str | None] = []
+        self.sources: list[str] = []
+        self.urls: list[str | None] = []
+        self.publishers: list[str | None] = []
+        in_memory: list[str] = []
+        on_disk = folder is not None and (folder / TEXTS).exists()
+        for record in records:
+            self.doc_ids.append(record["doc_id"])
+            self.titles.append(record["title"])
+            self.dates.append(record.get("date"))
+            self.sources.append(record["source"])
+            self.urls.append(record.get("url"))
+            self.publishers.append(record.get("publisher"))
+            if not on_disk:
+                in_memory.append(record["text"])
+        self.position = {d: i for i, d in enumerate(self.doc_ids)}
+        self._texts = in_memory
+        self._blob: mmap.mmap | bytes = b""
+        self._offsets = np.zeros(len(self.doc_ids) + 1, np.int64)
+        if on_disk:
+            self._offsets = np.load(folder / OFFSETS, mmap_mode="r")
+            if len(self._offsets) != len(self.doc_ids) + 1:
+                raise ValueError(
+                    f"{OFFSETS} has {len(self._offsets) - 1} articles, not {len(self)}"
+                )
+            with (folder / TEXTS).open("rb") as f:
+                if int(self._offsets[-1]) > 0:
+                    self._blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.text = lru_cache(maxsize=RECENT_TEXTS)(self._text)
+        self._dates_by_id: dict[str, str | None] | None = None
+
+    @classmethod
+    def load(cls, folder: Path) -> ArticleStore:
+        """The articles of the version in `folder` (texts memory-mapped when written so)."""
+        return cls(iter_json_lines(folder / "articles.jsonl"), folder)
+
+    def _text(self, row: int) -> str:
+        """Article `row`'s text (decoded from the blob, or held in memory for old indexes)."""
+        if self._texts:
+            return self._texts[row]
+        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        return self._blob[start:end].decode("utf-8")
+
+    def article(self, row: int) -> Article:
+        return Article(
+            self.doc_ids[row],
+            self.titles[row],
+            self.dates[row],
+            self.sources[row],
+            self.text(row),
+            self.urls[row],
+            self.publishers[row],
+        )
+
+    def __getitem__(self, doc_id: str) -> Article:
+        return self.article(self.position[doc_id])
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.position
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.doc_ids)
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    def dates_by_id(self) -> dict[str, str | None]:
+        """doc_id -> date, made once (a question's period boost reads it; no texts decoded)."""
+        if self._dates_by_id is None:
+            self._dates_by_id = dict(zip(self.doc_ids, self.dates))
+        return self._dates_by_id
+
+
+class ChunkTable(Sequence[Chunk]):
+    """The chunks of a loaded index as numpy columns; a `Chunk` (with its text, read from the
+    `ArticleStore`) is made on access instead of holding every chunk's text in memory."""
+
+    def __init__(self, rows: Iterable[Sequence], articles: ArticleStore):
+        self.articles = articles
+        columns: list[list[int]] = [[], [], [], [], []]
+        for doc_id, a, b, f, s in rows:
+            for column, value in zip(columns, (articles.position[doc_id], a, b, f, s)):
+                column.append(value)
+        article, start, end, first, stop = (np.array(c, np.int64) for c in columns)
+        self.article = article.astype(np.int32)
+        self.start, self.end, self.first, self.stop = start, end, first, stop
+
+    def groups(self) -> list[range]:
+        """For each chunk the range of sentence ids it holds."""
+        return [range(f, s) for f, s in zip(self.first.tolist(), self.stop.tolist())]
+
+    def __len__(self) -> int:
+        return len(self.article)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        row = int(self.article[i])
+        start, end = int(self.start[i]), int(self.end[i])
+        return Chunk(
+            int(i), self.articles.doc_ids[row], start, end, self.articles.text(row)[start:end]
+        )
+
+    def doc_id_column(self) -> list[str]:
+        """Every chunk's doc_id, in order, without reading texts."""
+        ids = self.articles.doc_ids
+        return [ids[a] for a in self.article.tolist()]

@@ -1,0 +1,63 @@
+"""The answer phrase on the real int8 encoder: token offsets, whole words, figures, the product path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa import phrase
+
+WINDOW = (
+    "Facebook kauft den Kurznachrichtendienst WhatsApp für bis zu 19 Milliarden Dollar. "
+    "Der Dienst hat über 450 Millionen Nutzer in aller Welt."
+)
+
+
+@pytest.fixture(scope="module")
+def encoder(settings):
+    from qa.onnx_encoder import OnnxEmbedder
+
+    return OnnxEmbedder(models_dir=settings.model_dir)
+
+
+def test_piece_offsets_are_characters_of_the_window(encoder):
+    window = "Die größte Stadt Österreichs ist Wien – mit 1,9 Millionen Einwohnern."
+    tok = phrase.encode_pair(encoder, "Welche Stadt ist die größte?", window)
+    assert tok.states.shape == (len(tok.spans), 384) and tok.query.shape == (384,)
+    assert (np.diff(tok.spans[:, 0]) > 0).all()  # in order, none repeated
+    text = "".join(window[a:b] for a, b in tok.spans)
+    assert text.replace(" ", "") == window.replace(" ", "")  # umlauts, dashes: chars, not bytes
+
+
+def test_spans_are_widened_to_whole_words_without_edge_punctuation():
+    text = "Er zahlte 19 Milliarden Dollar, sagte er."
+    start = text.index("illiarden")
+    assert text[slice(*phrase._whole_words(text, start, start + 3))] == "Milliarden"
+    end = text.index(",") + 1
+    assert text[slice(*phrase._whole_words(text, text.index("19") - 1, end))] == (
+        "19 Milliarden Dollar"
+    )
+    assert text[slice(*phrase._whole_words("Anteil: 45 %.", 8, 13))] == "45 %"
+
+
+@pytest.mark.skipif(phrase.load_head() is None, reason="no span head shipped")
+def test_the_head_marks_the_figure_a_figure_question_asks_for(encoder):
+    coef = np.zeros(len(phrase.FEATURES), np.float32)
+    for question, expected in (
+        ("Wie viel zahlt Facebook für WhatsApp?", "19 Milliarden"),
+        ("Wie viele Nutzer hat WhatsApp?", "450 Millionen"),
+    ):
+        span = phrase.find_phrase(question, WINDOW, coef, encoder)
+        assert span is not None
+        marked = WINDOW[span[0] : span[1]]
+        assert expected in marked and len(marked) <= 40, (question, marked)
+
+
+def test_the_product_marks_a_figure_inside_the_snippet(service):
+    answer = service.ask("Wie viele Nutzer hat WhatsApp?")
+    first = answer.snippets[0]
+    assert first.answer is not None
+    article = service.article(first.citation.doc_id)
+    assert article.text[first.answer.start : first.answer.end] == first.answer.text
+    assert first.citation.start <= first.answer.start < first.answer.end <= first.citation.end
+    assert any(c.isdigit() for c in first.answer.text)
