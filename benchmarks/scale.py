@@ -1,22 +1,32 @@
 """Scale figures for docs/scaling.md: Ray indexing against one process, and index types at size.
 
-    python -m benchmarks.scale ray --articles 500 --questions 50      # Ray vs single process
-    python -m benchmarks.scale ann --base INDEX --sizes 1000000        # exact vs approx
+    python -m benchmarks.scale ray single|ray|incremental|compare   # Ray vs one process
+    python -m benchmarks.scale ann --base INDEX --sizes 1000000      # exact vs approx
+    python -m benchmarks.scale askbuild --base INDEX --size 1000000  # a 1M-sentence index
+    python -m benchmarks.scale askrun --index DIR                    # full `ask`, fresh process
+    python -m benchmarks.scale big build|search --base INDEX         # 10M vectors, search only
 
-`ray`: the same news articles (spread over 10kGNAD + xglue) indexed twice, each with an EMPTY
-embedding cache (only the provisioned model is shared): once by `run_index` in this process, once
-by `run_index(ray="local")` with 2 local Ray workers (1 torch thread each). Compared: chunks
-(must be identical), sentence vectors (cosine), the answers to `--questions` questions (article
-titles, so that most are answered), and articles per second. Then a third of the articles get one
-more sentence and the Ray index is updated: only the changed text is embedded.
+`ray`: 500 news articles (spread over 10kGNAD + xglue) in `--root`, indexed by `run_index` in
+this process (`single`) and by `run_index(ray="local")` with 2 local Ray workers (`ray`), each
+with an EMPTY embedding cache (only the provisioned model is shared), one phase per command so
+that each fits a quiet window. Wall time and the CPU time of every process involved (Ray's
+runtime included, `TreeCPU`) are recorded; the local runtime's start is timed on its own.
+`incremental` gives a third of the articles one more sentence and updates both indexes;
+`compare` checks chunks (must be identical), sentence vectors (cosine) and the answers to
+`--questions` questions (article titles).
 
-`ann`: real sentence vectors (from `--base`, an index built by the `ray` step or any other),
-repeated with small Gaussian noise (cosine ~0.97 to the original, like a lightly edited sentence)
-up to each size. Queries are real question vectors. Reported per size: exact vs approximate
-recall@10, build time, bytes on disk and resident memory per vector, search p50/p95. With
-`--ask N` a whole index of N sentences is written (the base articles repeated with a copy
-number in title and source, dates spread over 2000-2025) and full `QAService.ask` is timed with
-and without a date filter.
+`ann`: real sentence vectors (from `--base` and `--vectors` embedding caches), repeated with
+small Gaussian noise (`NOISE`, calibrated on real text variations) up to each size. Queries are
+real question vectors. Reported per size: exact vs approximate recall@10, build time, bytes on
+disk and resident memory per vector, search p50/p95.
+
+`askbuild` writes a whole index of ~N sentences (the base articles repeated with a copy number
+in title and source, dates spread over 2000-2025) through the product's writer; `askrun` times
+full `QAService.ask` on one index with and without a date filter, in a fresh process.
+
+`big`: `build` writes 10M noisy copies block by block into a memory-mapped `.npy` (never all in
+RAM), keeps the exact top 10 of the queries on the way, and builds the approximate index;
+`search` (timed) loads it and measures search-only latency and recall.
 
 The last line printed is a JSON object with every figure.
 """

@@ -30,7 +30,7 @@ from qa.errors import IndexUnavailable, InvalidInput
 
 INDEX_TYPES = ("exact", "approx", "auto")
 # Exact search over this many 384-dim vectors costs ~28 ms CPU a query (p95, one thread) and
-# 0.77 GB for two float copies; above it, `auto` picks the approximate index (docs/scaling.md).
+# 0.38 GB of floats in the heap; above it, `auto` picks the approximate index (docs/scaling.md).
 AUTO_EXACT_BELOW = 250_000
 PQ_SUBQUANTIZERS = 96  # 4 bits each: 48 bytes per vector (PQ 96x4, fast-scan)
 PQ_MIN_VECTORS = 256 * 39  # below this, 8-bit scalar codes (too few vectors to train PQ well)

@@ -215,6 +215,7 @@ class Reader:
         max_sentences: int = 2,
         weights: ReaderWeights | None = None,
         model: ReaderModel | None = None,
+        phrase_encoder=None,
     ):
         self.index = index
         self.analyzer = analyzer
@@ -223,6 +224,9 @@ class Reader:
         self.max_sentences = max_sentences
         self.weights = weights or ReaderWeights()
         self.model = model or ReaderModel.load()
+        # The encoder whose token states the answer-phrase head reads (`qa.phrase.find_phrase`;
+        # the int8 encoder has them); None: the linear phrase scorer alone.
+        self.phrase_encoder = phrase_encoder
         self._shift = _REFERENCE_DECLINE_BELOW - self.weights.decline_below
         self._sim_columns = [FEATURES.index(f) for f in _SIMILARITIES]
         self._doc_sentences: dict[str, tuple[int, int]] = {}
@@ -540,7 +544,9 @@ class Reader:
         ]
 
     def _phrase(self, question: str, window: _Window, text: str) -> AnswerSpan | None:
-        span = phrase.best_phrase(question, text, self.model.phrase)
+        span = phrase.find_phrase(
+            question, text, self.model.phrase, self.phrase_encoder, self.model.max_phrase_chars
+        )
         if span is None:
             return None
         start, end = span

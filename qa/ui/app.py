@@ -55,8 +55,8 @@ THEME = gr.themes.Default(
 PRIVATE = {"api_visibility": "private"}  # only /ask and /check are the public API
 # Every event that answers shares one budget: Gradio runs this many at once, each a thread
 # waiting for the answer workers (`qa.serving`), which do the computing, one per core; more
-# wait in Gradio's queue, which costs no thread. 32 keeps the workers supplied (measured: 31,
-# 37 and 38 answers/s with 8, 16 and 32, docs/benchmarks.md).
+# wait in Gradio's queue, which costs no thread. 32 keeps the workers supplied: 50 users
+# without think time get 33-42 answers/s on 2 cores (docs/benchmarks.md, section load).
 WAITING_ANSWERS = 32
 LIGHT_EVENTS = 8  # viewer, labels, feedback: quick, a few at once each
 ANSWERING = {"concurrency_id": "answer", "concurrency_limit": WAITING_ANSWERS}
