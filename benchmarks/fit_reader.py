@@ -15,6 +15,12 @@ those dumps alone:
   F1 with the gold answer);
 - the extra-snippet ratio (fewest snippets that keep snippet@3).
 
+The "+ news" corpora (`dump xquad+news mlqa+news`: the same questions with the 2,028 news
+articles of ../shared/eval/news mixed in) are fitted on as well, so the decline model sees both
+archive sizes. `fit --keep-ranker` keeps the ranker of the weights file and refits only the
+decline model (how the shipped weights of 2026-11-26 were made); the `phrase` key of the weights
+file is never overwritten (benchmarks/fit_phrase.py owns it).
+
 Data (all under ../shared, nothing else): XQuAD-de *tune half only* (its test half is reported,
 never fitted), MLQA-de dev (5 folds: each fold is reported from a fit without it), and the
 GermanQuAD / GermanDPR train subsets (deepset, CC BY 4.0; Möller, Risch, Pietsch 2021,
@@ -477,14 +483,16 @@ def evaluate(records, model: dict, passages: int) -> dict:
 
 
 # Own questions declined at most (on the fit data); the "+ news" corpora ask the same questions
-# of a corpus with the 2,028 news articles mixed in, so the decline model sees both sizes.
+# of a corpus with the 2,028 news articles mixed in, so the decline model sees both sizes. The
+# budgets sit below the targets (3 % XQuAD, 10 % MLQA, 5 % local archive): at 3 % / 9 % the
+# shipped model declined 2 of the 34 local-archive questions (docs/tuning.md "Reader").
 BUDGET = {
-    "xquad": 0.03,
-    "mlqa": 0.09,
+    "xquad": 0.025,
+    "mlqa": 0.075,
     "gquad": 0.08,
     "gdpr": 0.08,
-    "xquad+news": 0.03,
-    "mlqa+news": 0.09,
+    "xquad+news": 0.025,
+    "mlqa+news": 0.075,
 }
 FIT_SETS = ("xquad", "mlqa", "gquad", "gdpr", "xquad+news", "mlqa+news")
 

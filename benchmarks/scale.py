@@ -379,7 +379,7 @@ def bench_size(base: np.ndarray, queries: np.ndarray, n: int, folder: Path) -> d
         "rss_after_search_mb": after,
         "rss_before_load_mb": before,
         "nlist": faiss.extract_index_ivf(index).nlist,
-        "nprobe": index.nprobe,
+        "nprobe_share": ann.NPROBE_SHARE,
     }
 
 
@@ -501,7 +501,7 @@ def bench_big(
         "load_seconds": round(load_s, 1),
         "rss_mb": {"before": before, "loaded": loaded, "after": rss_mb()},
         "nlist": faiss.extract_index_ivf(index).nlist,
-        "nprobe": index.nprobe,
+        "nprobe_share": ann.NPROBE_SHARE,
         "index": type(index).__name__,
         "load_average": os.getloadavg()[0],
     }
