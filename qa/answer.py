@@ -329,31 +329,16 @@ class Reader:
         article_terms: frozenset[str],
     ) -> tuple[float, ...]:
         """The feature row (`FEATURES` order) of one window."""
-        index, sims, q_terms = self.index, context.sims, context.q_terms
+        q_terms = context.q_terms
         sid, last = window.first, window.last
         size = last - sid + 1
         members = list(range(sid, last + 1))
         doc_first, doc_stop = self._doc_sentences[window.doc_id]
-        if size == 1:
-            window_sim = sims[sid]
-        else:
-            parts = [index.sentences[m] for m in members]
-            vector = length_weighted_mean(
-                index.sentence_matrix[members], [p.end - p.start for p in parts]
-            )
-            window_sim = float(vector @ context.qvec)
-        neighbours = [
-            sims[i] for i in (sid - 1, last + 1) if i in sims and doc_first <= i < doc_stop
-        ]
+        window_sim, best_sim, neighbour_sim, lead_sim = self._similarities(context, window)
         hit = context.hits[window.passage]
         terms = set().union(*(self._terms(m) for m in members))
         found = q_terms & terms
         in_title = q_terms & title_terms
-        lead_sim = sims.get(doc_first)
-        if lead_sim is None:
-            # Cached in `sims`, so later windows of the article may also use it as a neighbour.
-            lead_sim = float(index.sentence_matrix[doc_first] @ context.qvec)
-            sims[doc_first] = lead_sim
         n_doc = max(doc_stop - doc_first - 1, 1)
         idf, total_idf, form = context.idf, context.total_idf, context.form
         text = article_text[window.start : window.end]
@@ -361,8 +346,8 @@ class Reader:
         rare = context.rare
         return (
             window_sim,
-            max(sims[m] for m in members),
-            max(neighbours, default=0.0),
+            best_sim,
+            neighbour_sim,
             lead_sim,
             hit.score / context.top,
             hit.score,
@@ -387,6 +372,33 @@ class Reader:
             max((v for t, v in context.known_idf.items() if t not in in_article), default=0.0),
             context.unknown_share,
         )
+
+    def _similarities(
+        self, context: _QuestionContext, window: _Window
+    ) -> tuple[float, float, float, float]:
+        """The question's cosine with the window as a whole, its best sentence, the best
+        sentence just outside it, and the article's lead sentence."""
+        index, sims = self.index, context.sims
+        sid, last = window.first, window.last
+        members = list(range(sid, last + 1))
+        doc_first, doc_stop = self._doc_sentences[window.doc_id]
+        if sid == last:
+            window_sim = sims[sid]
+        else:
+            parts = [index.sentences[m] for m in members]
+            vector = length_weighted_mean(
+                index.sentence_matrix[members], [p.end - p.start for p in parts]
+            )
+            window_sim = float(vector @ context.qvec)
+        neighbours = [
+            sims[i] for i in (sid - 1, last + 1) if i in sims and doc_first <= i < doc_stop
+        ]
+        lead_sim = sims.get(doc_first)
+        if lead_sim is None:
+            # Cached in `sims`, so later windows of the article may also use it as a neighbour.
+            lead_sim = float(index.sentence_matrix[doc_first] @ context.qvec)
+            sims[doc_first] = lead_sim
+        return window_sim, max(sims[m] for m in members), max(neighbours, default=0.0), lead_sim
 
     def _idf(self, terms: set[str]) -> tuple[dict[str, float], Mapping[str, int]]:
         """Rarity of each question term among the corpus' chunks (unknown terms: rarest), and

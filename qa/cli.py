@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # never spins on a core the encoder (ONNX Runtime, its own pool) is using.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from qa.config import Settings  # noqa: E402
+from qa.config import ANSWER_PHRASES, Settings  # noqa: E402
 from qa.errors import InvalidInput, QAError  # noqa: E402
 
 DEFAULT_CORPUS = Path("seeds")
@@ -54,6 +54,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, follow_symlinks=True)
     if getattr(args, "encoder", None):
         settings = replace(settings, encoder=args.encoder)
+    if getattr(args, "answer_phrase", None):
+        settings = replace(settings, answer_phrase=args.answer_phrase)
     return settings
 
 
@@ -512,6 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", help="sentence-transformers model name or folder (on disk)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument(
+        "--answer-phrase",
+        choices=ANSWER_PHRASES,
+        help="how the answer phrase is marked: rules (default, fast) or head (a span head on "
+        "the encoder's token states: better phrases, one more encoder run per answer)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     from qa import chat
 
@@ -545,6 +553,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output left (`qa ask ... | head`): nothing more to say. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ class ReaderWeights:
     recency_similarity: float = 0.92
 
 
+ANSWER_PHRASES = ("rules", "head")
+
+
 @dataclass(frozen=True)
 class Settings:
     model: str = DEFAULT_MODEL
@@ -99,7 +102,18 @@ class Settings:
     max_snippets: int = 3
     max_sentences_per_snippet: int = 2
     reader: ReaderWeights = field(default_factory=ReaderWeights)
+    # The answer phrase: "rules" (a linear scorer over candidate spans, well under 1 ms) or
+    # "head" (a span head over the int8 encoder's token states: phrase F1 0.289 vs 0.235 on
+    # XQuAD-de test, but one more encoder run, ~100 ms per answer, which a loaded chat server
+    # cannot afford; docs/results.md, Reader).
+    answer_phrase: str = "rules"
     batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.answer_phrase not in ANSWER_PHRASES:
+            raise InvalidInput(
+                f"answer_phrase {self.answer_phrase!r}: choose one of {', '.join(ANSWER_PHRASES)}"
+            )
 
     @property
     def model_dir(self) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import DEFAULT_MODEL
-from qa.errors import EmbeddingError
+from qa.errors import EmbeddingError, QAError
 
 # Seconds an exiting process waits for a background encoder load (`OnnxEmbedder.preload`): ~1 s
 # normally, minutes only when the int8 model is being made for the first time.
@@ -90,7 +90,7 @@ class OnnxEmbedder:
     def _preload(self) -> None:
         try:
             self._ready()
-        except Exception:  # noqa: BLE001 - the first encode loads again and raises it
+        except (QAError, OSError):  # the first encode loads again and raises it there
             pass
 
     def _ready(self) -> None:

@@ -214,7 +214,7 @@ class QAService:
             max_snippets=s.max_snippets,
             max_sentences=s.max_sentences_per_snippet,
             weights=s.reader,
-            phrase_encoder=self._embedder,
+            phrase_encoder=self._embedder if s.answer_phrase == "head" else None,
         )
         retriever = Retriever(index, s.candidates, s.fusion)
         anchor = newest_date(index.article_dates().values())

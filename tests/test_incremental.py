@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -51,7 +52,9 @@ def test_reindex_embeds_only_changes_and_forgets_removed_articles(tmp_path, cach
     (corpus / "bergbahn.txt").write_text(BERGBAHN, encoding="utf-8")
     (corpus / "kopie.txt").write_text(BERGBAHN, encoding="utf-8")  # agency duplicate
     seed_000 = next(corpus.glob("000_*.txt"))
-    seed_000.write_text(seed_000.read_text("utf-8") + "\nEin neuer Schlusssatz.", "utf-8")
+    # A sentence no earlier run has embedded, even with a cache kept across sessions.
+    fresh = f"Ein neuer Schlusssatz mit der Kennung {uuid.uuid4().hex}."
+    seed_000.write_text(seed_000.read_text("utf-8") + "\n" + fresh, "utf-8")
     second = index_json(corpus, index_dir)
     assert (second["added"], second["updated"], second["removed"], second["unchanged"]) == (
         1,

@@ -55,7 +55,13 @@ def test_the_head_marks_the_figure_a_figure_question_asks_for(encoder):
         assert expected in marked and len(marked) <= 40, (question, marked)
 
 
-def test_the_product_marks_a_figure_inside_the_snippet(service):
+@pytest.mark.parametrize("answer_phrase", ["rules", "head"])
+def test_the_product_marks_a_figure_inside_the_snippet(seed_index, settings, answer_phrase):
+    from dataclasses import replace
+
+    from qa.service import QAService
+
+    service = QAService(seed_index, replace(settings, answer_phrase=answer_phrase))
     answer = service.ask("Wie viele Nutzer hat WhatsApp?")
     first = answer.snippets[0]
     assert first.answer is not None
