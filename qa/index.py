@@ -39,7 +39,7 @@ from qa.config import Settings
 from qa.embedding import Embedder, EmbeddingCache, cache_name, embed_with_cache, encoder_of
 from qa.errors import IndexUnavailable
 from qa.lexical import Analyzer, KeywordIndex
-from qa.store import ArticleStore, ChunkTable, iter_json_lines, write_texts
+from qa.store import ArticleStore, ChunkTable, ColumnRows, iter_json_lines, write_texts
 from qa.types import Article, Chunk, Sentence
 
 FORMAT_VERSION = 2
@@ -112,7 +112,7 @@ def mean_vectors(
     return out
 
 
-class SentenceTable(Sequence[Sentence]):
+class SentenceTable(ColumnRows, Sequence[Sentence]):
     """The sentences of a loaded index as numpy columns (~12 bytes each instead of ~200 for a
     list of objects: it matters at millions of sentences); a `Sentence` is made on access."""
 
@@ -133,16 +133,7 @@ class SentenceTable(Sequence[Sentence]):
         self.article = np.array(article, np.int32)
         self.start, self.end = np.array(start, np.int64), np.array(end, np.int64)
 
-    def __len__(self) -> int:
-        return len(self.article)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _row(self, i: int) -> Sentence:
         doc_id = self._doc_ids[self.article[i]]
         return Sentence(int(i), doc_id, int(self.start[i]), int(self.end[i]))
 

@@ -129,7 +129,29 @@ class ArticleStore(Mapping[str, Article]):
         return self._dates_by_id
 
 
-class ChunkTable(Sequence[Chunk]):
+class ColumnRows(Sequence):
+    """A read-only sequence whose items are made on demand from numpy columns (one row per
+    item, `article` the first column), so a million rows cost arrays, not Python objects."""
+
+    article: np.ndarray
+
+    def _row(self, i: int):
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.article)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._row(i)
+
+
+class ChunkTable(ColumnRows, Sequence[Chunk]):
     """The chunks of a loaded index as numpy columns; a `Chunk` (with its text, read from the
     `ArticleStore`) is made on access instead of holding every chunk's text in memory."""
 
@@ -147,16 +169,7 @@ class ChunkTable(Sequence[Chunk]):
         """For each chunk the range of sentence ids it holds."""
         return [range(f, s) for f, s in zip(self.first.tolist(), self.stop.tolist())]
 
-    def __len__(self) -> int:
-        return len(self.article)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _row(self, i: int) -> Chunk:
         row = int(self.article[i])
         start, end = int(self.start[i]), int(self.end[i])
         return Chunk(
