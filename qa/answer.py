@@ -32,7 +32,7 @@ from qa.config import ReaderWeights
 from qa.index import SearchIndex, length_weighted_mean
 from qa.lexical import Analyzer
 from qa.period import day_of, prefer_newest
-from qa.types import Answer, AnswerSpan, Citation, Hit, Snippet, http_url
+from qa.types import Answer, AnswerSpan, Citation, Hit, Sentence, Snippet, http_url
 
 DECLINE_DE = "Dazu habe ich im Korpus nichts gefunden."
 DECLINE_EN = "I found nothing about that in the corpus."
@@ -111,6 +111,18 @@ _KIND_FORMS = {
     "person": re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]+ [A-ZÄÖÜ][a-zäöüß]+"),
     "place": re.compile(r"\b(in|nach|aus|bei) [A-ZÄÖÜ]"),
 }
+
+
+def _doc_sentence_ranges(sentences: Sequence[Sentence]) -> dict[str, tuple[int, int]]:
+    """Each article's sentence ids as `(first, stop)`; an article's sentences are consecutive.
+    Reads the doc_id column where the index has one (no `Sentence` object per sentence)."""
+    column = getattr(sentences, "doc_id_column", None)
+    doc_ids = column() if column else [s.doc_id for s in sentences]
+    ranges: dict[str, tuple[int, int]] = {}
+    for sentence_id, doc_id in enumerate(doc_ids):
+        first = ranges[doc_id][0] if doc_id in ranges else sentence_id
+        ranges[doc_id] = (first, sentence_id + 1)
+    return ranges
 
 
 @dataclass(frozen=True)
@@ -229,10 +241,7 @@ class Reader:
         self.phrase_encoder = phrase_encoder
         self._shift = _REFERENCE_DECLINE_BELOW - self.weights.decline_below
         self._sim_columns = [FEATURES.index(f) for f in _SIMILARITIES]
-        self._doc_sentences: dict[str, tuple[int, int]] = {}
-        for s in index.sentences:
-            first, _ = self._doc_sentences.get(s.doc_id, (s.sentence_id, 0))
-            self._doc_sentences[s.doc_id] = (first, s.sentence_id + 1)
+        self._doc_sentences = _doc_sentence_ranges(index.sentences)
         self._title_terms: dict[str, set[str]] = {}
         self._sentence_terms: dict[int, frozenset[str]] = {}
         self._article_term_sets: dict[str, frozenset[str]] = {}
