@@ -548,8 +548,8 @@ def find_phrase(
     """`(start, end)` of the answer phrase in `text`: the span head over `encoder`'s token states
     when there is a head and the encoder exposes them (the int8 ONNX encoder), else the linear
     scorer (`best_phrase`). One extra encoder run of the question and `text` together."""
-    head = load_head()
-    if head is not None and hasattr(encoder, "token_states"):
+    head = load_head() if hasattr(encoder, "token_states") else None
+    if head is not None:
         return head_span(head, encode_pair(encoder, question, text), question, text, 16, max_chars)
     return best_phrase(question, text, coef)
 

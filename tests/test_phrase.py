@@ -62,6 +62,9 @@ def test_the_product_marks_a_figure_inside_the_snippet(seed_index, settings, ans
     from qa.service import QAService
 
     service = QAService(seed_index, replace(settings, answer_phrase=answer_phrase))
+    # The setting decides whether the reader runs the span head (it needs the encoder's states).
+    uses_head = service.snapshot().reader.phrase_encoder is not None
+    assert uses_head == (answer_phrase == "head")
     answer = service.ask("Wie viele Nutzer hat WhatsApp?")
     first = answer.snippets[0]
     assert first.answer is not None
