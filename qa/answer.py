@@ -115,10 +115,17 @@ _KIND_FORMS = {
 
 def _doc_sentence_ranges(sentences: Sequence[Sentence]) -> dict[str, tuple[int, int]]:
     """Each article's sentence ids as `(first, stop)`; an article's sentences are consecutive.
-    Reads the doc_id column where the index has one (no `Sentence` object per sentence)."""
+    Reads the index's runs of article rows where it has them (`SentenceTable.article_runs`),
+    else its doc_id column (no `Sentence` object per sentence)."""
+    runs = getattr(sentences, "article_runs", None)
+    if runs is not None:
+        ranges: dict[str, tuple[int, int]] = {}
+        for doc_id, first, stop in runs():
+            ranges[doc_id] = (ranges[doc_id][0] if doc_id in ranges else first, stop)
+        return ranges
     column = getattr(sentences, "doc_id_column", None)
     doc_ids = column() if column else [s.doc_id for s in sentences]
-    ranges: dict[str, tuple[int, int]] = {}
+    ranges = {}
     for sentence_id, doc_id in enumerate(doc_ids):
         first = ranges[doc_id][0] if doc_id in ranges else sentence_id
         ranges[doc_id] = (first, sentence_id + 1)

@@ -38,10 +38,26 @@ def default_threads() -> int:
     are the parallelism, `qa.serving.limit_threads`), else one thread per core."""
     if (value := os.environ.get("OMP_NUM_THREADS", "")).isdigit() and int(value) > 0:
         return int(value)
+    return cpu_cores()
+
+
+def cpu_cores() -> int:
+    """The CPUs this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def busy_cores() -> int:
+    """How many other tasks are running right now (runnable, on any core), from the kernel's
+    count in `/proc/loadavg` less this thread; 0 where that file does not exist."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            running = int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(0, running - 1)
 
 
 class OnnxEmbedder:
@@ -66,10 +82,17 @@ class OnnxEmbedder:
         self.batch_size = batch_size  # texts per cache commit (`embed_with_cache`)
         self.threads = threads or default_threads()
         self._session = None
+        # A second session for a question alone on several threads: its threads spin while it
+        # runs (`_run_session`). Made on first use, so indexing and the chat server (one
+        # thread) never load it.
+        self._quick = None
         self._tokenizer = None
         self._config: dict | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._load_lock = threading.Lock()
+        self._folder: Path | None = None
+        self._loading_other = False
+        self._questions_alone = 0
+        self._load_lock = threading.RLock()
 
     def preload(self) -> None:
         """Start loading the tokenizer and the ONNX session in a background thread.
@@ -77,30 +100,106 @@ class OnnxEmbedder:
         Both release the GIL while they work (~1 s of CPU, most of it SentencePiece building its
         250k-piece vocabulary), so a new process loads the index on the other core meanwhile
         (`QAService.snapshot`); the first encode waits for the load. A failed load is left for
-        that encode to retry, so its error reaches the caller.
+        that encode to retry, so its error reaches the caller. The session loaded is the one a
+        question alone would run on now (`_run_session`).
 
         A process that ends while the session is being built (a declined question or a refused
         filter needs no encoder) aborts in ONNX Runtime's C++ teardown ("terminate called
         without an active exception", exit status 134): exiting waits for the load to end."""
-        if self._session is None:
-            thread = threading.Thread(target=self._preload, name="int8-encoder-load", daemon=True)
-            thread.start()
-            atexit.register(thread.join, PRELOAD_EXIT_WAIT)
+        if self._session is None and self._quick is None:
+            self._load_in_background(self._wants_spin(alone=True))
 
-    def _preload(self) -> None:
+    def _load_in_background(self, spin: bool) -> None:
+        thread = threading.Thread(
+            target=self._preload, args=(spin,), name="int8-encoder-load", daemon=True
+        )
+        thread.start()
+        atexit.register(thread.join, PRELOAD_EXIT_WAIT)
+
+    def _preload(self, spin: bool) -> None:
         try:
-            self._ready()
+            self._loaded(spin)
         except (QAError, OSError):  # the first encode loads again and raises it there
             pass
 
-    def _ready(self) -> None:
-        """Load on first use, once, whichever thread comes first."""
-        if self._session is None:
+    def _common(self) -> None:
+        """The settings and the tokenizer, loaded once, whichever thread comes first."""
+        if self._tokenizer is None:
             with self._load_lock:
-                if self._session is None:
-                    self._load()
+                if self._tokenizer is None:
+                    config, tokenizer, folder = self._load_tokenizer()
+                    self._special = (
+                        tokenizer.bos_id(),
+                        tokenizer.eos_id(),
+                        tokenizer.piece_to_id("▁"),
+                    )
+                    self._config, self._folder, self._tokenizer = config, folder, tokenizer
 
-    def _load(self) -> None:
+    def _ready(self) -> None:
+        """Load the tokenizer and the (non-spinning) session on first use, once."""
+        self._loaded(spin=False)
+
+    def _wants_spin(self, alone: bool) -> bool:
+        """Whether a question alone would start on the spinning session (`_run_session`):
+        several threads, and a free core for each but this one (`busy_cores`)."""
+        return alone and self.threads > 1 and busy_cores() + self.threads <= cpu_cores()
+
+    def _run_session(self, alone: bool) -> object:
+        """The session a text runs on: the spinning one for a question alone while the cores
+        are free (`_wants_spin`), else the plain one.
+
+        A session whose threads spin while it runs, and stop when it returns
+        (`session.force_spinning_stop`), answered a question in 8.7 instead of 12.3 ms on the
+        idle 2-core machine; but with other tasks running, spinning threads wait for each
+        other (30 instead of 14 ms at load 4), and batches run a third slower. So it is chosen
+        per question from the tasks running at that moment. A session is made on first use:
+        a process asked one question (`qa ask`) loads one (the other from its second
+        question on), indexing and the chat server (one
+        thread per worker) never make the spinning one, and while the other loads in the
+        background, the loaded one answers. The same kernels on the same thread count: the
+        same vectors either way."""
+        spin = self._wants_spin(alone)
+        self._questions_alone += alone
+        wanted, other = (self._quick, self._session) if spin else (self._session, self._quick)
+        if wanted is not None:
+            return wanted
+        if other is None:
+            return self._loaded(spin)
+        if self._questions_alone >= 2 and not self._loading_other:
+            self._loading_other = True
+            self._load_in_background(spin)
+        return other
+
+    def warm_up(self) -> None:
+        """Load now the sessions a question alone may run on (`_run_session`), rather than
+        during the first questions (`QAService.warm_up`).
+
+        With several threads (a process of its own: `qa eval`, benchmarks) also SentencePiece:
+        the Python tokenizer that spares a new `qa ask` its load (`qa.unigram`) takes ~1 ms a
+        question against 0.1 and switches by itself only after 0.5 s of it. The chat server
+        (one thread per worker) keeps it until then: SentencePiece holds 56 MB more."""
+        self._common()
+        switch = getattr(self._tokenizer, "sentencepiece", None)
+        if self.threads > 1 and switch is not None:
+            switch()
+        ids = self._ids(self.config["prompts"]["query"] + "Wie viele Nutzer hat der Dienst?")
+        for spin in (True, False) if self.threads > 1 else (False,):
+            self._one(ids, self._loaded(spin))  # the first run also pays for its buffers
+
+    def _loaded(self, spin: bool):
+        """The spinning or the plain session, made once, whichever thread comes first."""
+        self._common()
+        if (self._quick if spin else self._session) is None:
+            with self._load_lock:
+                if spin and self._quick is None:
+                    self._quick = self._new_session(self._folder, spin=True)
+                elif not spin and self._session is None:
+                    self._session = self._new_session(self._folder, spin=False)
+        return self._quick if spin else self._session
+
+    def _load_tokenizer(self):
+        """The encoder's settings and the SentencePiece tokenizer, provisioning the model
+        folder first if needed; and that folder."""
         if self.models_dir is None:
             raise EmbeddingError("the int8 encoder needs a models folder to provision into")
         from qa.onnx_export import DATA_FILE, SPM_FILE, int8_folder
@@ -110,10 +209,27 @@ class OnnxEmbedder:
             from qa.onnx_export import provision_e5_small_int8  # torch: only this once
 
             folder = provision_e5_small_int8(self.models_dir)
-        import onnxruntime as ort
-        import sentencepiece
+        from qa.unigram import QuickPieces
 
         config = json.loads((folder / "encoder.json").read_text("utf-8"))
+        try:
+            # SentencePiece's ids without its 0.6 s load (`qa.unigram`); SentencePiece itself
+            # for a model that module cannot encode exactly.
+            tokenizer = QuickPieces.load(folder / SPM_FILE)
+            if tokenizer is None:
+                import sentencepiece
+
+                tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(folder / SPM_FILE))
+        except (OSError, ValueError, RuntimeError) as err:  # mean "rebuild it"
+            raise EmbeddingError(
+                f"cannot load the int8 encoder from {folder} ({err}): delete that folder and "
+                "run `qa index` again to rebuild it"
+            ) from err
+        return config, tokenizer, folder
+
+    def _new_session(self, folder: Path, spin: bool):
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         # `threads` per run (1 in the chat server, whose answer workers are the parallelism;
         # else one per core): a question alone then uses both cores of an idle machine, while
@@ -122,7 +238,10 @@ class OnnxEmbedder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # Idle threads must not spin: numpy, BM25 and the other requests need the cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Only the session for a question alone spins, and only while it runs (`_run_session`).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        if spin:
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         options.log_severity_level = 3
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
@@ -139,21 +258,18 @@ class OnnxEmbedder:
             )
         )
         try:
-            session = ort.InferenceSession(
+            return ort.InferenceSession(
                 str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
             )
-            tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(folder / SPM_FILE))
         except (OSError, ValueError, RuntimeError, *ort_errors) as err:  # mean "rebuild it"
             raise EmbeddingError(
                 f"cannot load the int8 encoder from {folder} ({err}): delete that folder and "
                 "run `qa index` again to rebuild it"
             ) from err
-        self._special = (tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.piece_to_id("▁"))
-        self._config, self._tokenizer, self._session = config, tokenizer, session
 
     @property
     def config(self) -> dict:
-        self._ready()
+        self._common()
         return self._config
 
     @property
@@ -164,22 +280,23 @@ class OnnxEmbedder:
         return self.config["prompts"]["passage"]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.config["prompts"]["query"])
+        return self._encode(texts, self.config["prompts"]["query"], query=True)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.passage_prefix())
 
-    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prefix: str, query: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), np.float32)
         if not texts:
             return out
+        session = self._run_session(alone=query and len(texts) == 1)
         ids = [self._ids(prefix + t) for t in texts]
         if len(ids) == 1 or self.threads == 1:
-            vectors = map(self._one, ids)
+            vectors = (self._one(i, session) for i in ids)
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="int8-encoder")
-            vectors = self._pool.map(self._one, ids)
+            vectors = self._pool.map(self._one, ids, [session] * len(ids))
         for row, vector in enumerate(vectors):
             out[row] = vector
         return out
@@ -193,9 +310,9 @@ class OnnxEmbedder:
         pieces = pieces[: self.config["max_tokens"] - 2]
         return np.asarray([bos, *pieces, eos], np.int64)[None, :]
 
-    def _one(self, ids: np.ndarray) -> np.ndarray:
+    def _one(self, ids: np.ndarray, session) -> np.ndarray:
         """One text's unit vector: the mean of its token states (no padding: it runs alone)."""
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         vector = hidden[0][0].mean(axis=0)
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
@@ -203,12 +320,12 @@ class OnnxEmbedder:
         """The last hidden state of every piece of `text` (no prompt added, no pooling) and
         each piece's `(begin, end)` character offsets in `text`: the answer-phrase head
         (`qa.phrase`) reads them. The index's vectors are untouched (`_one` pools the same run)."""
-        self._ready()
+        session = self._run_session(alone=True)
         bos, eos, _ = self._special
         pieces = self._tokenizer.encode(text, return_type="proto").pieces
         pieces = pieces[: self.config["max_tokens"] - 2]
         ids = np.asarray([bos, *(p.id for p in pieces), eos], np.int64)[None, :]
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         # SentencePiece counts UTF-8 bytes; map them to characters.
         char_at = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
         position = 0

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from qa.claims import CheckResult
 
 MAX_QUESTION_CHARS = 2000
+CONTEXT_VECTORS = 256  # follow-up contexts whose vectors are kept (`QAService._vectors`)
 # A rebuild may remove the version folder a reader is about to open; it then tries the new one.
 _LOAD_ATTEMPTS = 5
 
@@ -147,6 +148,8 @@ class QAService:
         self._preloaded = preloaded  # see `_preload_embedder`
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self._context_vectors: dict[tuple[str, str, str], np.ndarray] = {}  # see `_vectors`
+        self._context_lock = threading.Lock()
         # The chat server answers concurrent questions together (`qa.serving.Batcher`).
         self.batcher = None
         # A question's exact FAISS searches are small; their OpenMP threads waited on each
@@ -221,8 +224,13 @@ class QAService:
         return Snapshot(index, self._embedder, retriever, reader, anchor)
 
     def warm_up(self) -> None:
-        """Load index and model now rather than on the first question."""
-        self.embedder.encode_queries(["warm up"])
+        """Load index and model now rather than on the first question, and build what makes
+        searches quicker (`Retriever.prepare`)."""
+        embedder = self.embedder
+        if hasattr(embedder, "warm_up"):
+            embedder.warm_up()  # the int8 encoder's sessions (`OnnxEmbedder.warm_up`)
+        embedder.encode_queries(["warm up"])
+        self.snapshot().retriever.prepare()
         # The date patterns and dateparser's German and English data (~0.5 s on first use).
         find_period("vor einem Jahr im März 2020", self.snapshot().anchor or date(2020, 1, 1))
         release_free_heap()
@@ -342,15 +350,30 @@ class QAService:
         texts = [q.text for q in queries]
         return vectors, snap.retriever.search_batch(texts, vectors, k, filters, periods)
 
-    @staticmethod
-    def _vectors(snap: Snapshot, queries: Sequence[Query]) -> np.ndarray:
-        """The query vectors; a follow-up's is mixed with its context's (`qa.followup.mix`)."""
+    def _vectors(self, snap: Snapshot, queries: Sequence[Query]) -> np.ndarray:
+        """The query vectors; a follow-up's is mixed with its context's (`qa.followup.mix`).
+
+        A chain of follow-ups leans on the same context again and again, so context vectors
+        are kept (`CONTEXT_VECTORS` of them, by model and encoder): each further follow-up of
+        a chain then costs one encode, not two. The same vector either way: a text's vector
+        does not depend on what it is encoded with. Questions themselves are always encoded."""
         vectors = snap.embedder.encode_queries([q.question for q in queries])
         leaning = [(i, q.context) for i, q in enumerate(queries) if q.context is not None]
         if leaning:
-            context_vectors = snap.embedder.encode_queries([c.text for _, c in leaning])
-            for (i, _), context_vector in zip(leaning, context_vectors):
-                vectors[i] = mix(vectors[i], context_vector)
+            encoder = (snap.embedder.model_name, encoder_of(snap.embedder))
+            keys = [(*encoder, c.text) for _, c in leaning]
+            with self._context_lock:
+                known = {k: self._context_vectors.get(k) for k in keys}
+            missing = [k for k, v in known.items() if v is None]
+            if missing:
+                fresh = snap.embedder.encode_queries([key[-1] for key in missing])
+                known.update(zip(missing, fresh))
+                with self._context_lock:
+                    self._context_vectors.update(zip(missing, fresh))
+                    while len(self._context_vectors) > CONTEXT_VECTORS:  # the oldest go first
+                        del self._context_vectors[next(iter(self._context_vectors))]
+            for (i, _), key in zip(leaning, keys):
+                vectors[i] = mix(vectors[i], known[key])
         return vectors
 
     def article(self, doc_id: str) -> Article:

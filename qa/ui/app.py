@@ -576,16 +576,13 @@ def serve(
     started = time.monotonic()
     limit_threads(1)
     service = service or QAService(index_dir, settings)
-    try:
-        service.warm_up()
-    except QAError as err:
-        # Serve anyway: the page explains the problem, and the index is loaded once it exists.
-        print(f"warning: {err}", file=sys.stderr)
     limit_threads(1)  # again: the encoder's library is loaded now
     service.batcher = Batcher(service.ask_batch, workers=cores())
-    app = build_app(service, feedback_path)
     # Light events (viewer, labels, feedback) run a few at once; answering ones share ANSWERING.
-    app.queue(default_concurrency_limit=LIGHT_EVENTS)
+    # Set for the queue the Blocks make themselves: `app.queue(...)` would build Gradio's whole
+    # FastAPI app once more (~0.3 s of `qa serve`'s start; launch builds the one it serves).
+    os.environ["GRADIO_DEFAULT_CONCURRENCY_LIMIT"] = str(LIGHT_EVENTS)
+    app = build_app(service, feedback_path)
     _, url, _ = app.launch(
         server_name=host,
         server_port=port,
@@ -599,6 +596,15 @@ def serve(
         auth=Login(auth) if auth else None,
         max_threads=WAITING_ANSWERS + LIGHT_EVENTS,
     )
+    # Warmed up once the page is served (the server runs on its own thread by now): a first
+    # encode and the date parser's data, ~0.5 s of `qa serve`'s start, all of it Python, so
+    # beside Gradio's start it only slowed that (docs/benchmarks.md "Cold start"). A question
+    # asked meanwhile waits for it, as it did.
+    try:
+        service.warm_up()
+    except QAError as err:
+        # Serve anyway: the page explains the problem, and the index is loaded once it exists.
+        print(f"warning: {err}", file=sys.stderr)
     print(
         f"Nachrichten-QA is running at {url} (ready after {time.monotonic() - started:.1f} s)",
         flush=True,
