@@ -231,11 +231,12 @@ class OnnxEmbedder:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        # `threads` per run (1 in the chat server, whose answer workers are the parallelism;
-        # else one per core): a question alone then uses both cores of an idle machine, while
-        # the texts of a batch also run in parallel over texts (`_encode`). Measured on the
-        # shared 2-core machine (docs/benchmarks.md "Encoders").
-        options.intra_op_num_threads = self.threads
+        # `threads` per run only for a question alone on free cores (the spinning session);
+        # the plain one runs each text on one thread: a batch runs in parallel over texts
+        # (`_encode`), 103 instead of 82 passages/s on the idle 2-core machine with two
+        # threads per run, and a question on a busy machine gains nothing from a second thread.
+        # The vectors are the same on one thread or two (tests/test_warm_path.py).
+        options.intra_op_num_threads = self.threads if spin else 1
         options.inter_op_num_threads = 1
         # Idle threads must not spin: numpy, BM25 and the other requests need the cores.
         # Only the session for a question alone spins, and only while it runs (`_run_session`).
