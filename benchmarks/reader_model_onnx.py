@@ -83,10 +83,8 @@ def _quantize(fused: Path, dynamic: Path, final: Path) -> None:
     embeddings), and the head in fp32 too: its input, the last hidden state, has a few very
     large dimensions, and one int8 scale for the whole tensor blurs the logits."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
 
-    from qa.onnx_export import KEEP_FP32
+    from qa.onnx_export import KEEP_FP32, quantize
 
     graph = onnx.load(str(fused), load_external_data=False).graph
     keep = [
@@ -94,28 +92,7 @@ def _quantize(fused: Path, dynamic: Path, final: Path) -> None:
         for n in graph.node
         if n.op_type == "MatMul" and (KEEP_FP32.search(n.name) or n.name.startswith("/heads/"))
     ]
-    quantize_dynamic(
-        str(fused),
-        str(dynamic),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        reduce_range=True,
-        nodes_to_exclude=keep,
-        op_types_to_quantize=["MatMul", "Attention"],
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
-    fused.unlink()
-    gather = nbits.DefaultWeightOnlyQuantConfig(
-        block_size=32,
-        is_symmetric=True,
-        bits=4,
-        op_types_to_quantize=("Gather",),
-        quant_axes=(("Gather", 1),),
-    )
-    quantizer = nbits.MatMulNBitsQuantizer(onnx.load(str(dynamic)), algo_config=gather)
-    quantizer.process()
-    quantizer.model.save_model_to_file(str(final), use_external_data_format=False)
-    dynamic.unlink()
+    quantize(fused, dynamic, final, keep)
 
 
 def _export(source: Path, weights: Path, path: Path) -> None:

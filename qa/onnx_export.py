@@ -132,13 +132,21 @@ def _fuse(raw: Path, fused: Path, config: dict) -> None:
 def _quantize(fused: Path, dynamic: Path, final: Path, config: dict) -> None:
     """int8 matmuls (FFN output projections kept fp32), then 4-bit word embeddings."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
 
     graph = onnx.load(str(fused), load_external_data=False).graph
     keep = [n.name for n in graph.node if n.op_type == "MatMul" and KEEP_FP32.search(n.name)]
     if len(keep) != config["num_hidden_layers"]:
         raise ProvisionError(f"unexpected graph: {len(keep)} FFN output projections found")
+    quantize(fused, dynamic, final, keep)
+
+
+def quantize(fused: Path, dynamic: Path, final: Path, keep: list[str]) -> None:
+    """Step 3 and 4 of the recipe: int8 matmuls but the nodes named in `keep`, then 4-bit word
+    embeddings; `fused` and `dynamic` are scratch files, removed when done."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
+
     quantize_dynamic(
         str(fused),
         str(dynamic),
