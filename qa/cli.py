@@ -575,8 +575,11 @@ def _start_preload(argv: list[str]) -> None:
     if known.model or not rest or rest[0] not in QUERY_COMMANDS:
         return
     from qa.embedding import preload_embedder
+    from qa.onnx_export import int8_folder
 
     settings = Settings()
+    if not (int8_folder(settings.model_dir) / "encoder.json").exists():
+        return  # building it takes minutes: only for a command line that parses
     embedder = preload_embedder(known.index, settings.model_dir, settings.batch_size)
     if embedder is not None:
         _EARLY[known.index] = embedder

@@ -158,8 +158,10 @@ class OnnxEmbedder:
         thread per worker) never make the spinning one, and while the other loads in the
         background, the loaded one answers. The same kernels on the same thread count: the
         same vectors either way."""
+        if not alone:
+            return self._loaded(spin=False)
         spin = self._wants_spin(alone)
-        self._questions_alone += alone
+        self._questions_alone += 1
         wanted, other = (self._quick, self._session) if spin else (self._session, self._quick)
         if wanted is not None:
             return wanted

@@ -266,7 +266,7 @@ class Retriever:
         self._searches += 1
         if self._searches < 2 or index.manifest.index_type == "approx":
             return None
-        if len(index.sentence_matrix) < CoarseRows.MIN_ROWS:
+        if len(index.sentence_matrix) < CoarseRows.MIN_ROWS or not CoarseRows.SUPPORTED:
             return None
         if self._coarse is None:
             with self._build_lock:
@@ -339,6 +339,8 @@ class CoarseRows:
     return."""
 
     MIN_ROWS = 20_000  # below, the exact scan is as quick
+    # The signed 8-bit codec came with faiss 1.8.x's successors; without it, the exact scan.
+    SUPPORTED = hasattr(faiss.ScalarQuantizer, "QT_8bit_direct_signed")
     WIDE = 1000
 
     def __init__(self, matrix: np.ndarray, block: int = 4096):

@@ -95,11 +95,8 @@ class QuickPieces:
         folder = model_file.with_name(model_file.name + SUFFIX)
         stat = model_file.stat()
         stamp = [stat.st_size, stat.st_mtime_ns]
-        try:
-            if json.loads((folder / "flags.json").read_text("utf-8"))["stamp"] == stamp:
-                return cls(folder, model_file)
-        except (OSError, ValueError, KeyError):
-            pass
+        if _stamp(folder) == stamp and (table := _open(folder, model_file)) is not None:
+            return table
         tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
         try:
             try:
@@ -107,12 +104,20 @@ class QuickPieces:
                     return None
             except OSError:  # e.g. a read-only folder: SentencePiece then
                 return None
-            shutil.rmtree(folder, ignore_errors=True)  # a stale table
+            if _stamp(folder) != stamp or _open(folder, model_file) is None:
+                # Stale or damaged, not another process's fresh table: moved aside (one rename)
+                # before it is removed, so no reader sees a half-removed folder.
+                trash = folder.with_name(f".{folder.name}.old.{uuid.uuid4().hex[:8]}")
+                try:
+                    os.rename(folder, trash)
+                except OSError:  # gone already
+                    pass
+                shutil.rmtree(trash, ignore_errors=True)
             try:
                 os.rename(tmp, folder)
-            except OSError:  # another process was quicker: use its table
+            except OSError:  # another process was quicker: use its table if it is this model's
                 pass
-            return cls(folder, model_file)
+            return _open(folder, model_file) if _stamp(folder) == stamp else None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -320,6 +325,23 @@ class QuickPieces:
         ]
 
 
+def _stamp(folder: Path) -> list[int] | None:
+    """The model file's size and mtime a table was made from; None for no readable table."""
+    try:
+        return json.loads((folder / "flags.json").read_text("utf-8"))["stamp"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _open(folder: Path, model_file: Path) -> QuickPieces | None:
+    """The table in `folder`, or None when a file of it is damaged (a crash while writing it:
+    it is made again)."""
+    try:
+        return QuickPieces(folder, model_file)
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
 def write_table(model_file: Path, folder: Path, stamp: list[int]) -> bool:
     """The arrays `QuickPieces` reads, made from a SentencePiece model file, into `folder`
     (slow: ~1 s of protobuf access, once per model file); False for a model it cannot encode
@@ -369,4 +391,7 @@ def write_table(model_file: Path, folder: Path, stamp: list[int]) -> bool:
     np.save(folder / "types.npy", types)
     np.save(folder / "charsmap.npy", np.frombuffer(spec.precompiled_charsmap, np.uint8))
     (folder / "flags.json").write_text(json.dumps(flags), "utf-8")
+    for path in folder.iterdir():  # on disk before the folder is renamed into place
+        with path.open("rb") as f:
+            os.fsync(f.fileno())
     return True

@@ -182,3 +182,15 @@ def test_the_int8_encoder_tokenizes_with_it(settings):
     embedder = OnnxEmbedder(models_dir=settings.model_dir)
     assert embedder.config["dimension"] == 384  # loads the tokenizer only
     assert isinstance(embedder._tokenizer, QuickPieces)
+
+
+def test_a_damaged_table_is_made_again(model_file):
+    from qa.unigram import SUFFIX, QuickPieces
+
+    table = model_file.with_name(model_file.name + SUFFIX)
+    expected = QuickPieces.load(model_file).encode("Wann wurde die Universität gegründet?")
+    (table / "ids.npy").write_bytes(b"")  # as a crash while writing could leave it
+    again = QuickPieces.load(model_file)
+    assert again is not None
+    assert again.encode("Wann wurde die Universität gegründet?") == expected
+    assert (table / "ids.npy").stat().st_size > 0

@@ -115,6 +115,10 @@ def test_a_question_alone_spins_only_while_the_cores_are_free(int8_models, monke
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
     assert embedder._run_session(alone=True) is quick
     assert embedder._run_session(alone=False) is plain, "a batch: the plain session"
+    fresh = OnnxEmbedder(models_dir=int8_models, threads=2)
+    fresh._loaded(True)  # as a preload on an idle machine leaves it
+    assert fresh._run_session(alone=False) is fresh._loaded(False), "never a batch on spinning"
+    assert fresh._session is not None
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 1)
     assert embedder._run_session(alone=True) is plain, "another task running"
     one = OnnxEmbedder(models_dir=int8_models, threads=1)
