@@ -12,19 +12,15 @@ one thread. Its logits match torch's within int8 noise.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import EmbeddingError, ProvisionError
-from qa.onnx_encoder import default_threads
+from qa.onnx_encoder import default_threads, piece_offsets
 from qa.onnx_export import MAX_TOKENS
 
 FOLDER_PREFIX = "reader-model-int8-"
@@ -46,7 +42,7 @@ def build(models_dir: Path, path: Path) -> Path:
     folder = folder_of(models_dir, path)
     if (folder / "reader.json").exists():
         return folder
-    from qa.onnx_export import SPM_FILE, _fuse, write_mapped, write_sentencepiece
+    from qa.onnx_export import SPM_FILE, _fuse, build_once, write_mapped, write_sentencepiece
     from qa.provision import provision_e5_small
 
     try:
@@ -54,28 +50,22 @@ def build(models_dir: Path, path: Path) -> Path:
     except ImportError as err:
         raise ProvisionError(f"building the reader model needs torch ({err})") from err
     source = provision_e5_small(models_dir)
-    with (models_dir / f".{folder.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (folder / "reader.json").exists():
-            return folder
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=models_dir))
-        try:
-            config = json.loads((source / "config.json").read_text("utf-8"))
-            raw, fused, dynamic = staging / "fp32.onnx", staging / "fused.onnx", staging / "d.onnx"
-            _export(source, path, raw)
-            _fuse(raw, fused, config)
-            raw.unlink()
-            _quantize(fused, dynamic, staging / ONNX_FILE)
-            write_mapped(staging / ONNX_FILE)
-            write_sentencepiece(staging / SPM_FILE)
-            report = json.loads(str(np.load(path)["report"]))
-            (staging / "reader.json").write_text(
-                json.dumps({"weights": weights_id(path), "report": report}, indent=2), "utf-8"
-            )
-            os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    def make(staging: Path) -> None:
+        config = json.loads((source / "config.json").read_text("utf-8"))
+        raw, fused, dynamic = staging / "fp32.onnx", staging / "fused.onnx", staging / "d.onnx"
+        _export(source, path, raw)
+        _fuse(raw, fused, config)
+        raw.unlink()
+        _quantize(fused, dynamic, staging / ONNX_FILE)
+        write_mapped(staging / ONNX_FILE)
+        write_sentencepiece(staging / SPM_FILE)
+        report = json.loads(str(np.load(path)["report"]))
+        (staging / "reader.json").write_text(
+            json.dumps({"weights": weights_id(path), "report": report}, indent=2), "utf-8"
+        )
+
+    return build_once(folder, "reader.json", make)
 
 
 def _quantize(fused: Path, dynamic: Path, final: Path) -> None:
@@ -230,15 +220,7 @@ class ReaderOnnx:
         ids = np.asarray([bos, *(p.id for p in pieces), eos], np.int64)[None, :]
         out = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         logits = out[0][0]
-        # SentencePiece counts UTF-8 bytes; map them to characters.
-        char_at = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
-        position = 0
-        for k, ch in enumerate(text):
-            size = len(ch.encode("utf-8"))
-            char_at[position : position + size] = k
-            position += size
-        char_at[position] = len(text)
-        offsets = char_at[np.asarray([(p.begin, p.end) for p in pieces], np.int64).reshape(-1, 2)]
+        offsets = piece_offsets(text, pieces)
         in_window = offsets[:, 1] > len(head)
         spans = np.clip(offsets[in_window] - len(head), 0, len(window))
         return logits[1:-1][in_window, :2], spans, float(logits[0, 2])

@@ -329,13 +329,17 @@ class OnnxEmbedder:
         pieces = pieces[: self.config["max_tokens"] - 2]
         ids = np.asarray([bos, *(p.id for p in pieces), eos], np.int64)[None, :]
         hidden = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
-        # SentencePiece counts UTF-8 bytes; map them to characters.
-        char_at = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
-        position = 0
-        for k, ch in enumerate(text):
-            size = len(ch.encode("utf-8"))
-            char_at[position : position + size] = k
-            position += size
-        char_at[position] = len(text)
-        offsets = np.asarray([(p.begin, p.end) for p in pieces], np.int64).reshape(-1, 2)
-        return hidden[0][0][1:-1], char_at[offsets]
+        return hidden[0][0][1:-1], piece_offsets(text, pieces)
+
+
+def piece_offsets(text: str, pieces) -> np.ndarray:
+    """Each SentencePiece piece's `(begin, end)` in characters of `text`: SentencePiece counts
+    UTF-8 bytes."""
+    char_at = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
+    position = 0
+    for k, ch in enumerate(text):
+        size = len(ch.encode("utf-8"))
+        char_at[position : position + size] = k
+        position += size
+    char_at[position] = len(text)
+    return char_at[np.asarray([(p.begin, p.end) for p in pieces], np.int64).reshape(-1, 2)]

@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from qa.errors import ProvisionError
@@ -74,14 +75,22 @@ def provision_e5_small_int8(models_dir: Path) -> Path:
                     write_mapped(folder / "model.onnx")
         return folder
     source = provision_e5_small(models_dir)
-    # One build at a time: a second process waits for the first instead of building again.
-    with (models_dir / f".{INT8_FOLDER_NAME}.lock").open("w") as lock:
+    return build_once(folder, "encoder.json", lambda staging: _build(source, staging))
+
+
+def build_once(folder: Path, marker: str, build: Callable[[Path], None]) -> Path:
+    """`folder`, made by `build(staging)` unless it holds `marker` already.
+
+    One build at a time: a second process waits for the first instead of building again. The
+    build writes into a staging folder beside `folder`, renamed into place when complete, so an
+    interrupted build leaves nothing half-done."""
+    with folder.with_name(f".{folder.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (folder / "encoder.json").exists():
+        if (folder / marker).exists():
             return folder
-        staging = Path(tempfile.mkdtemp(prefix=f".{INT8_FOLDER_NAME}-", dir=models_dir))
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         try:
-            _build(source, staging)
+            build(staging)
             os.replace(staging, folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
