@@ -212,7 +212,7 @@ def bench_kernels(texts: list[str], int8) -> dict:
     import numpy as np
     import onnxruntime as ort
 
-    from qa.onnx_export import QUERY_FILE, _export, _fuse, int8_folder
+    from qa.onnx_export import _export, _fuse, int8_folder
     from qa.provision import provision_e5_small
 
     source = provision_e5_small(int8.models_dir)
@@ -224,8 +224,7 @@ def bench_kernels(texts: list[str], int8) -> dict:
         raw, fused = Path(tmp) / "fp32.onnx", Path(tmp) / "fused.onnx"
         _export(source, raw)
         _fuse(raw, fused, config)
-        folder = int8_folder(int8.models_dir)
-        paths = {"fp32": fused, "int8": folder / "model.onnx", "int8_query": folder / QUERY_FILE}
+        paths = {"fp32": fused, "int8": int8_folder(int8.models_dir) / "model.onnx"}
         sessions = {
             name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             for name, path in paths.items()
@@ -410,11 +409,8 @@ def kernel_line(k: dict) -> str:
         f"shipped int8 model and the same fused graph in fp32, both in ONNX Runtime, one text "
         f"per run on one thread, {k['texts']} of the indexed sentences ({k['tokens_mean']} "
         f"tokens each): {rates['int8']} vs {rates['fp32']} texts per CPU-second = "
-        f"{ratio(rates['int8'], rates['fp32'])}; the questions' model (`query.onnx`, its FFN "
-        f"output projections int8 too) {rates['int8_query']} = "
-        f"{ratio(rates['int8_query'], rates['fp32'])}. Indexing is bound by the encoder (94% "
-        "of its time in a profile of 60 articles), so the indexing ratio cannot exceed the "
-        "first ratio by "
+        f"{ratio(rates['int8'], rates['fp32'])}. Indexing is bound by the encoder (94% of its "
+        "time in a profile of 60 articles), so the indexing ratio cannot exceed this ratio by "
         f"much. ONNX Runtime's int8 kernels gain most with VNNI or AMX instructions, which this "
         f"CPU {'has' if re.search('vnni|amx', k['instructions']) else 'lacks'}."
     )

@@ -11,10 +11,6 @@ Every text runs through the model alone. The int8 model quantises activations wi
 per tensor, and a padded batch would be one tensor: the same sentence would get a different
 vector in a different batch, which would break the embedding cache and `qa eval` = `qa ask`.
 Alone, the scale is the text's own. Texts of one call still run in parallel, one per thread.
-
-Passages run on `model.onnx`, questions on `query.onnx`: the same model with its FFN output
-projections int8 as well (`qa.onnx_export`, step 6), a fifth quicker per question. The index's
-vectors never come from it, so it changes no index and no cache.
 """
 
 from __future__ import annotations
@@ -85,11 +81,11 @@ class OnnxEmbedder:
         self.models_dir = models_dir
         self.batch_size = batch_size  # texts per cache commit (`embed_with_cache`)
         self.threads = threads or default_threads()
-        # Sessions by kind, each made on first use (`_loaded`): "passage" (model.onnx, one
-        # thread per text), "query" (query.onnx, the same) and "quick" (query.onnx for a
-        # question alone on several threads that spin while it runs, `_run_session`). So
-        # indexing loads only the first, and `qa ask` and the chat server only query ones.
-        self._sessions: dict[str, object] = {}
+        self._session = None
+        # A second session for a question alone on several threads: its threads spin while it
+        # runs (`_run_session`). Made on first use, so indexing and the chat server (one
+        # thread) never load it.
+        self._quick = None
         self._tokenizer = None
         self._config: dict | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -110,19 +106,19 @@ class OnnxEmbedder:
         A process that ends while the session is being built (a declined question or a refused
         filter needs no encoder) aborts in ONNX Runtime's C++ teardown ("terminate called
         without an active exception", exit status 134): exiting waits for the load to end."""
-        if not self._sessions:
-            self._load_in_background(self._question_kind(alone=True))
+        if self._session is None and self._quick is None:
+            self._load_in_background(self._wants_spin(alone=True))
 
-    def _load_in_background(self, kind: str) -> None:
+    def _load_in_background(self, spin: bool) -> None:
         thread = threading.Thread(
-            target=self._preload, args=(kind,), name="int8-encoder-load", daemon=True
+            target=self._preload, args=(spin,), name="int8-encoder-load", daemon=True
         )
         thread.start()
         atexit.register(thread.join, PRELOAD_EXIT_WAIT)
 
-    def _preload(self, kind: str) -> None:
+    def _preload(self, spin: bool) -> None:
         try:
-            self._loaded(kind)
+            self._loaded(spin)
         except (QAError, OSError):  # the first encode loads again and raises it there
             pass
 
@@ -139,16 +135,18 @@ class OnnxEmbedder:
                     )
                     self._config, self._folder, self._tokenizer = config, folder, tokenizer
 
-    def _question_kind(self, alone: bool) -> str:
-        """The session a question starts on (`_run_session`): "quick" (spinning) when alone
-        with several threads and a free core for each but this one (`busy_cores`), else
-        "query"."""
-        spin = alone and self.threads > 1 and busy_cores() + self.threads <= cpu_cores()
-        return "quick" if spin else "query"
+    def _ready(self) -> None:
+        """Load the tokenizer and the (non-spinning) session on first use, once."""
+        self._loaded(spin=False)
 
-    def _run_session(self, query: bool, alone: bool) -> object:
-        """The session a text runs on: "passage" for passages; for questions the spinning one
-        for a question alone while the cores are free (`_question_kind`), else the plain one.
+    def _wants_spin(self, alone: bool) -> bool:
+        """Whether a question alone would start on the spinning session (`_run_session`):
+        several threads, and a free core for each but this one (`busy_cores`)."""
+        return alone and self.threads > 1 and busy_cores() + self.threads <= cpu_cores()
+
+    def _run_session(self, alone: bool) -> object:
+        """The session a text runs on: the spinning one for a question alone while the cores
+        are free (`_wants_spin`), else the plain one.
 
         A session whose threads spin while it runs, and stop when it returns
         (`session.force_spinning_stop`), answered a question in 8.7 instead of 12.3 ms on the
@@ -160,21 +158,19 @@ class OnnxEmbedder:
         thread per worker) never make the spinning one, and while the other loads in the
         background, the loaded one answers. The same kernels on the same thread count: the
         same vectors either way."""
-        if not query:
-            return self._loaded("passage")
         if not alone:
-            return self._loaded("query")
-        kind = self._question_kind(alone)
-        other = "query" if kind == "quick" else "quick"
+            return self._loaded(spin=False)
+        spin = self._wants_spin(alone)
         self._questions_alone += 1
-        if kind in self._sessions:
-            return self._sessions[kind]
-        if other not in self._sessions:
-            return self._loaded(kind)
+        wanted, other = (self._quick, self._session) if spin else (self._session, self._quick)
+        if wanted is not None:
+            return wanted
+        if other is None:
+            return self._loaded(spin)
         if self._questions_alone >= 2 and not self._loading_other:
             self._loading_other = True
-            self._load_in_background(kind)
-        return self._sessions[other]
+            self._load_in_background(spin)
+        return other
 
     def warm_up(self) -> None:
         """Load now the sessions a question alone may run on (`_run_session`), rather than
@@ -189,18 +185,19 @@ class OnnxEmbedder:
         if self.threads > 1 and switch is not None:
             switch()
         ids = self._ids(self.config["prompts"]["query"] + "Wie viele Nutzer hat der Dienst?")
-        for kind in ("quick", "query") if self.threads > 1 else ("query",):
-            self._one(ids, self._loaded(kind))  # the first run also pays for its buffers
+        for spin in (True, False) if self.threads > 1 else (False,):
+            self._one(ids, self._loaded(spin))  # the first run also pays for its buffers
 
-    def _loaded(self, kind: str):
-        """The session of `kind` ("passage", "query", "quick"), made once, whichever thread
-        comes first."""
+    def _loaded(self, spin: bool):
+        """The spinning or the plain session, made once, whichever thread comes first."""
         self._common()
-        if kind not in self._sessions:
+        if (self._quick if spin else self._session) is None:
             with self._load_lock:
-                if kind not in self._sessions:
-                    self._sessions[kind] = self._new_session(self._folder, kind)
-        return self._sessions[kind]
+                if spin and self._quick is None:
+                    self._quick = self._new_session(self._folder, spin=True)
+                elif not spin and self._session is None:
+                    self._session = self._new_session(self._folder, spin=False)
+        return self._quick if spin else self._session
 
     def _load_tokenizer(self):
         """The encoder's settings and the SentencePiece tokenizer, provisioning the model
@@ -232,10 +229,9 @@ class OnnxEmbedder:
             ) from err
         return config, tokenizer, folder
 
-    def _new_session(self, folder: Path, kind: str):
+    def _new_session(self, folder: Path, spin: bool):
         import onnxruntime as ort
 
-        spin = kind == "quick"
         options = ort.SessionOptions()
         # `threads` per run only for a question alone on free cores (the spinning session);
         # the plain one runs each text on one thread: a batch runs in parallel over texts
@@ -265,13 +261,9 @@ class OnnxEmbedder:
             )
         )
         try:
-            if kind == "passage":
-                path = folder / "model.onnx"
-            else:
-                from qa.onnx_export import provision_query_model
-
-                path = provision_query_model(folder)  # made once, for a folder from before it
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(
+                str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
         except (OSError, ValueError, RuntimeError, *ort_errors) as err:  # mean "rebuild it"
             raise EmbeddingError(
                 f"cannot load the int8 encoder from {folder} ({err}): delete that folder and "
@@ -300,7 +292,7 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dimension), np.float32)
         if not texts:
             return out
-        session = self._run_session(query, alone=query and len(texts) == 1)
+        session = self._run_session(alone=query and len(texts) == 1)
         ids = [self._ids(prefix + t) for t in texts]
         if len(ids) == 1 or self.threads == 1:
             vectors = (self._one(i, session) for i in ids)
@@ -330,8 +322,8 @@ class OnnxEmbedder:
     def token_states(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The last hidden state of every piece of `text` (no prompt added, no pooling) and
         each piece's `(begin, end)` character offsets in `text`: the answer-phrase head
-        (`qa.phrase`) reads them, from the passage model it was fitted on."""
-        session = self._run_session(query=False, alone=True)
+        (`qa.phrase`) reads them. The index's vectors are untouched (`_one` pools the same run)."""
+        session = self._run_session(alone=True)
         bos, eos, _ = self._special
         pieces = self._tokenizer.encode(text, return_type="proto").pieces
         pieces = pieces[: self.config["max_tokens"] - 2]

@@ -23,19 +23,10 @@ The recipe, and why (measurements in docs/benchmarks.md):
    same numbers (vectors are bit for bit the same); a session costs 55 instead of 137 MB of
    RSS, because only the word-embedding rows of pieces actually seen are ever read, and it is
    created in a fifth of the time. `write_mapped` converts a folder built before this step.
-6. A second graph for questions, `query.onnx`: the same model with the FFN output projections
-   int8 as well, a fifth quicker per question. Their long tail is a few channels per layer
-   (`qa/query_scales.json`, fitted by `benchmarks/fit_query_scales.py`); each is divided by its
-   scale before the product and its weight row multiplied by it (the same product in exact
-   arithmetic), so one channel no longer sets the int8 step of all 1,536. Passages keep
-   `model.onnx`: the index's vectors, and its quality, are unchanged, and a question's vector
-   stays within the int8-vs-fp32 error (cosine to fp32 0.998, `model.onnx` 0.9985). It is
-   made from `model.onnx` with ONNX Runtime's quantiser alone (no torch), so a folder built
-   before this step gets it on first use (`provision_query_model`).
 
-The folder holds `model.onnx` (passages), `query.onnx` (questions), the tokenizer twice
-(`tokenizer.json` for `tokenizers`, and `tokenizer.model`, the same vocabulary for
-SentencePiece, which the query path loads) and `encoder.json` (prompts, dimension, ids).
+The folder holds `model.onnx`, the tokenizer twice (`tokenizer.json` for `tokenizers`, and
+`tokenizer.model`, the same vocabulary for SentencePiece, which the query path loads) and
+`encoder.json` (prompts, dimension, ids).
 """
 
 from __future__ import annotations
@@ -50,19 +41,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from qa.errors import ProvisionError
 from qa.provision import FOLDER_NAME, provision_e5_small
 
 INT8_FOLDER_NAME = f"{FOLDER_NAME}-onnx-int8"
 # Matrix products left in fp32 (see the module docstring): the FFN output projections.
-KEEP_FP32 = re.compile(r"layer\.(\d+)/output/dense/MatMul$")
+KEEP_FP32 = re.compile(r"layer\.\d+/output/dense/MatMul$")
 MAX_TOKENS = 512
 SPM_FILE = "tokenizer.model"
 DATA_FILE = "model.onnx.data"  # the weights of model.onnx, see `write_mapped`
-QUERY_FILE = "query.onnx"  # the graph questions run on (step 6), its weights in query.onnx.data
-SCALES_FILE = Path(__file__).with_name("query_scales.json")
 # Offsets of the weights in DATA_FILE: a multiple of every page size, so each can be mapped.
 ALIGNMENT = 64 * 1024
 HEADS = 12
@@ -89,16 +76,6 @@ def provision_e5_small_int8(models_dir: Path) -> Path:
         return folder
     source = provision_e5_small(models_dir)
     return build_once(folder, "encoder.json", lambda staging: _build(source, staging))
-
-
-def provision_query_model(folder: Path) -> Path:
-    """`folder`'s `query.onnx` (step 6), made from its `model.onnx` if missing (seconds)."""
-    if not (folder / QUERY_FILE).exists():
-        with folder.with_name(f".{folder.name}.query.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (folder / QUERY_FILE).exists():
-                write_query_model(folder)
-    return folder / QUERY_FILE
 
 
 def build_once(folder: Path, marker: str, build: Callable[[Path], None]) -> Path:
@@ -140,7 +117,6 @@ def _build(source: Path, out: Path) -> None:
     raw.unlink()
     _quantize(fused, dynamic, out / "model.onnx", config)
     write_mapped(out / "model.onnx")
-    write_query_model(out)
     _write_description(source, out, config)
 
 
@@ -205,58 +181,8 @@ def quantize(fused: Path, dynamic: Path, final: Path, keep: list[str]) -> None:
     dynamic.unlink()
 
 
-def write_query_model(folder: Path) -> None:
-    """Step 6: `query.onnx` from `folder`'s `model.onnx`, each FFN output projection's outlier
-    channels scaled (`SCALES_FILE`), then all of them dynamic int8 like the rest."""
-    import onnx
-    from onnx import numpy_helper
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    layers = json.loads(SCALES_FILE.read_text("utf-8"))["layers"]
-    proto = onnx.load(str(folder / "model.onnx"))
-    weights = {tensor.name: tensor for tensor in proto.graph.initializer}
-    nodes, names = [], []
-    for node in proto.graph.node:
-        if node.op_type == "MatMul" and (found := KEEP_FP32.search(node.name)):
-            scale = np.ones(weights[node.input[1]].dims[0], np.float32)
-            for channel, value in layers[int(found.group(1))]:
-                scale[channel] = value
-            weight = numpy_helper.to_array(weights[node.input[1]]) * scale[:, None]
-            weights[node.input[1]].CopyFrom(numpy_helper.from_array(weight, node.input[1]))
-            inverse = f"{node.name}/inverse_scale"
-            proto.graph.initializer.append(numpy_helper.from_array(1.0 / scale, inverse))
-            scaled = f"{node.name}/scaled_input"
-            nodes.append(onnx.helper.make_node("Mul", [node.input[0], inverse], [scaled]))
-            node.input[0] = scaled
-            names.append(node.name)
-        nodes.append(node)
-    if len(names) != len(layers):
-        raise ProvisionError(f"unexpected graph: {len(names)} FFN output projections found")
-    proto.graph.ClearField("node")
-    proto.graph.node.extend(nodes)
-    staging = Path(tempfile.mkdtemp(prefix=".query-", dir=folder))
-    try:
-        scaled_model, query = staging / "scaled.onnx", staging / QUERY_FILE
-        onnx.save_model(proto, str(scaled_model))
-        quantize_dynamic(
-            str(scaled_model),
-            str(query),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            reduce_range=True,
-            nodes_to_quantize=names,
-            op_types_to_quantize=["MatMul"],
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-        write_mapped(query)
-        os.replace(staging / f"{QUERY_FILE}.data", folder / f"{QUERY_FILE}.data")
-        os.replace(query, folder / QUERY_FILE)  # last: its presence says the pair is complete
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def write_mapped(model: Path) -> None:
-    """Move the weights of `model` (an .onnx file) into `<name>.data` beside it (step 5).
+    """Move the weights of `model` (an .onnx file) into `DATA_FILE` beside it (step 5).
 
     Readers never see a half-written pair: the data file is complete before the graph that
     points into it replaces the old, self-contained one (which does not read it)."""
@@ -264,22 +190,21 @@ def write_mapped(model: Path) -> None:
     from onnx.external_data_helper import set_external_data
 
     proto = onnx.load(str(model))
-    data_name = f"{model.name}.data"
-    data_tmp = model.with_name(f".{data_name}.tmp")
+    data_tmp = model.with_name(f".{DATA_FILE}.tmp")
     with data_tmp.open("wb") as data:
         for tensor in proto.graph.initializer:
             if tensor.HasField("raw_data") and len(tensor.raw_data) >= 4096:
                 data.write(b"\0" * (-data.tell() % ALIGNMENT))
                 offset = data.tell()
                 data.write(tensor.raw_data)
-                set_external_data(tensor, data_name, offset, len(tensor.raw_data))
+                set_external_data(tensor, DATA_FILE, offset, len(tensor.raw_data))
                 tensor.ClearField("raw_data")
                 tensor.data_location = onnx.TensorProto.EXTERNAL
         data.flush()
         os.fsync(data.fileno())
     model_tmp = model.with_name(f".{model.name}.tmp")
     onnx.save_model(proto, str(model_tmp))
-    os.replace(data_tmp, model.with_name(data_name))
+    os.replace(data_tmp, model.with_name(DATA_FILE))
     os.replace(model_tmp, model)
 
 
@@ -297,9 +222,6 @@ def _write_description(source: Path, out: Path, config: dict) -> None:
         "pooling": "mean, normalised",
         "recipe": "dynamic int8 per text (run alone), 7-bit per-channel weights, FFN output "
         "projections fp32, 4-bit word embeddings; see qa/onnx_export.py",
-        "query_model": QUERY_FILE,
-        "query_recipe": "model.onnx with the FFN output projections int8 too, their outlier "
-        "channels scaled (qa/query_scales.json); questions only",
     }
     (out / "encoder.json").write_text(json.dumps(description, indent=2), encoding="utf-8")
 

@@ -101,43 +101,6 @@ def test_int8_vectors_are_close_to_fp32(int8_embedder, settings):
     assert int8_embedder.passage_prefix() == fp32.passage_prefix()
 
 
-def test_questions_run_on_the_query_model_close_to_the_passage_model(int8_embedder, settings):
-    from qa.embedding import Embedder
-
-    questions = ["Wann wurde die Universität gegründet?", "Wie viele Nutzer hat WhatsApp?"]
-    questions += ["Who bought WhatsApp?", "Wie hoch ist die Zugspitze?"]
-    fast = int8_embedder.encode_queries(questions)
-    prefix = int8_embedder.config["prompts"]["query"]
-    passage_model = int8_embedder._run_session(query=False, alone=False)
-    for question, vector in zip(questions, fast):
-        same_model = int8_embedder._one(int8_embedder._ids(prefix + question), passage_model)
-        assert not np.array_equal(vector, same_model), "questions run on query.onnx"
-        assert float(vector @ same_model) >= 0.995
-    fp32 = Embedder(settings.model, settings.model_dir).encode_queries(questions)
-    assert np.sum(fast * fp32, axis=1).min() >= 0.99
-
-
-def test_a_folder_without_the_query_model_gets_it_made_alike(int8_embedder, tmp_path):
-    import shutil
-
-    from qa.onnx_encoder import OnnxEmbedder
-    from qa.onnx_export import QUERY_FILE, int8_folder
-
-    source = int8_folder(int8_embedder.models_dir)
-    copy = int8_folder(tmp_path)
-    copy.mkdir()
-    for item in source.iterdir():  # as built before the query model existed
-        if item.is_file() and not item.name.startswith(QUERY_FILE):
-            shutil.copyfile(item, copy / item.name)
-    question = ["Wann wurde die Universität gegründet?"]
-    again = OnnxEmbedder(models_dir=tmp_path, threads=1).encode_queries(question)
-    assert (copy / QUERY_FILE).exists() and (copy / f"{QUERY_FILE}.data").exists()
-    assert np.array_equal(
-        again, OnnxEmbedder(models_dir=int8_embedder.models_dir, threads=1).encode_queries(question)
-    )
-    assert not [p.name for p in copy.iterdir() if p.name.startswith(".query-")], "no leftovers"
-
-
 def test_manifest_and_cache_record_the_encoder(int8_index, int8_settings):
     from qa.index import Manifest, SearchIndex, live_version
 

@@ -24,8 +24,9 @@ def test_coarse_rows_find_the_exact_top_k_or_say_they_cannot():
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     coarse = CoarseRows(matrix)
     proven = 0
-    for query, found in zip(queries, coarse.search(matrix, queries, 20)):
+    for query in queries:
         exact = matrix @ query
+        found = coarse.search(matrix, query, 20)
         if found is None:
             continue
         proven += 1
@@ -33,10 +34,10 @@ def test_coarse_rows_find_the_exact_top_k_or_say_they_cannot():
         assert np.allclose(np.sort(exact[found])[::-1], np.sort(exact)[::-1][:20])
         assert (np.diff(exact[found]) <= 0).all(), "best first"
     assert proven >= 30
-    # Rows of equal score beyond the candidates cannot be told apart: the exact search must run.
-    alike = np.repeat(matrix[:1], 6000, axis=0)
-    alike[::2] = matrix[::2]
-    assert CoarseRows(alike).search(alike, alike[1:2], 20) == [None]
+    # Rows closer together than an int8 step cannot be told apart: the exact search must run.
+    alike = matrix[0] + 1e-4 * unit_rows(rng, 6000, 48)
+    alike /= np.linalg.norm(alike, axis=1, keepdims=True)
+    assert CoarseRows(alike).search(alike, alike[0], 20) is None
 
 
 def test_the_sentence_search_with_the_first_pass_gives_the_same_hits(service, monkeypatch):
@@ -91,14 +92,14 @@ def test_a_question_alone_gets_the_same_vector_on_either_session(int8_models, mo
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
     idle = OnnxEmbedder(models_dir=int8_models, threads=2)
     first = idle.encode_queries(questions[:1])
-    assert "quick" in idle._sessions, "an idle machine starts on the spinning session"
+    assert idle._quick is not None, "an idle machine starts on the spinning session"
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 1)
     busy = OnnxEmbedder(models_dir=int8_models, threads=2)
     assert np.array_equal(busy.encode_queries(questions[:1]), first)
-    assert "quick" not in busy._sessions, "another task running: it starts on the plain one"
+    assert busy._quick is None, "another task running: it starts on the plain one"
     together = busy.encode_queries(questions)  # a batch: the plain session
-    for kind in ("quick", "query"):  # each session, both questions alone
-        session = busy._loaded(kind)
+    for spin in (True, False):  # each session, both questions alone
+        session = busy._loaded(spin)
         for q, row in zip(questions, together):
             ids = busy._ids(busy.config["prompts"]["query"] + q)
             assert np.array_equal(busy._one(ids, session), row)
@@ -110,21 +111,19 @@ def test_a_question_alone_spins_only_while_the_cores_are_free(int8_models, monke
 
     monkeypatch.setattr(onnx_encoder, "cpu_cores", lambda: 2)
     embedder = OnnxEmbedder(models_dir=int8_models, threads=2)
-    quick, plain = embedder._loaded("quick"), embedder._loaded("query")
+    quick, plain = embedder._loaded(True), embedder._loaded(False)
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
-    assert embedder._run_session(query=True, alone=True) is quick
-    assert embedder._run_session(query=True, alone=False) is plain, "a batch: the plain one"
-    passages = embedder._run_session(query=False, alone=False)
-    assert passages is embedder._loaded("passage") and passages not in (quick, plain)
+    assert embedder._run_session(alone=True) is quick
+    assert embedder._run_session(alone=False) is plain, "a batch: the plain session"
     fresh = OnnxEmbedder(models_dir=int8_models, threads=2)
-    fresh._loaded("quick")  # as a preload on an idle machine leaves it
-    batch = fresh._run_session(query=True, alone=False)
-    assert batch is fresh._loaded("query"), "never a batch on spinning"
+    fresh._loaded(True)  # as a preload on an idle machine leaves it
+    assert fresh._run_session(alone=False) is fresh._loaded(False), "never a batch on spinning"
+    assert fresh._session is not None
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 1)
-    assert embedder._run_session(query=True, alone=True) is plain, "another task running"
+    assert embedder._run_session(alone=True) is plain, "another task running"
     one = OnnxEmbedder(models_dir=int8_models, threads=1)
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
-    assert one._run_session(query=True, alone=True) is one._loaded("query"), "one thread: plain"
+    assert one._run_session(alone=True) is one._loaded(False), "one thread never spins"
 
 
 def test_a_chain_of_follow_ups_encodes_its_context_once(seed_index, settings):
@@ -166,10 +165,9 @@ def test_one_question_loads_one_session(int8_models, monkeypatch):
     monkeypatch.setattr(onnx_encoder, "cpu_cores", lambda: 2)
     monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
     embedder = OnnxEmbedder(models_dir=int8_models, threads=2)
-    embedder._loaded("query")  # as a preload on a busy machine leaves it
+    embedder._loaded(spin=False)  # as a preload on a busy machine leaves it
     embedder.encode_queries(["Wann wurde die Universität gegründet?"])
-    assert set(embedder._sessions) == {"query"}, "`qa ask`: one session"
-    assert not embedder._loading_other
+    assert embedder._quick is None and not embedder._loading_other, "`qa ask`: one session"
     embedder.encode_queries(["Wie viele Nutzer hat WhatsApp?"])
     assert embedder._loading_other, "a second question: the session it wants loads"
 
@@ -179,10 +177,10 @@ def test_warm_up_loads_both_sessions_and_sentencepiece_only_with_threads(int8_mo
 
     own = OnnxEmbedder(models_dir=int8_models, threads=2)
     own.warm_up()
-    assert set(own._sessions) == {"quick", "query"}, "questions only: no passage session"
+    assert own._quick is not None and own._session is not None
     server = OnnxEmbedder(models_dir=int8_models, threads=1)  # a chat server's worker
     server.warm_up()
-    assert set(server._sessions) == {"query"}
+    assert server._quick is None and server._session is not None
     if hasattr(own._tokenizer, "sentencepiece"):  # the Python tokenizer (`qa.unigram`)
         assert own._tokenizer._spm is not None and server._tokenizer._spm is None
     question = "Wann wurde die Universität gegründet?"
