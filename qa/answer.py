@@ -21,15 +21,16 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from qa import phrase
 from qa.config import ReaderWeights
-from qa.index import SearchIndex, length_weighted_mean
+from qa.index import SearchIndex
 from qa.lexical import Analyzer
 from qa.period import day_of, prefer_newest
 from qa.types import Answer, AnswerSpan, Citation, Hit, Sentence, Snippet, http_url
@@ -37,6 +38,9 @@ from qa.types import Answer, AnswerSpan, Citation, Hit, Sentence, Snippet, http_
 DECLINE_DE = "Dazu habe ich im Korpus nichts gefunden."
 DECLINE_EN = "I found nothing about that in the corpus."
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
+# How many sentences' and articles' analysed terms a reader keeps (`_TermCache`).
+SENTENCE_CACHE = 200_000
+ARTICLE_CACHE = 5_000
 
 # The features of a candidate window, in the order of the ranker's weights.
 FEATURES = (
@@ -95,6 +99,7 @@ DECLINE_FEATURES = (
     "unknown_terms",
     "max_rare_known_article",  # best rare_known_article of any candidate
 )
+_FEATURE_COLUMN = {name: c for c, name in enumerate(FEATURES)}
 # Similarity features; they move with the embedder's scale (see `ReaderWeights.decline_below`).
 _SIMILARITIES = ("sim_window", "sim_best", "sim_neighbour", "sim_lead", "passage_abs")
 _REFERENCE_DECLINE_BELOW = 0.858
@@ -179,9 +184,9 @@ def _by_name(part: dict, names: Sequence[str], key: str) -> np.ndarray:
     return np.array([coef.get(name, 0.0) for name in names], np.float32)
 
 
-@dataclass(frozen=True)
-class _Window:
-    """One or more consecutive sentences of an article: a possible snippet."""
+class _Window(NamedTuple):
+    """One or more consecutive sentences of an article: a possible snippet. A named tuple, not
+    a frozen dataclass: a question makes a few dozen, and a tuple is three times quicker made."""
 
     doc_id: str
     first: int  # sentence id of the first sentence
@@ -191,16 +196,48 @@ class _Window:
     passage: int  # rank of the passage it came from (0 = best)
 
 
-@dataclass
-class _QuestionContext:
-    """What every candidate window of one question is scored against."""
+@dataclass(frozen=True)
+class _SentenceColumns:
+    """Each sentence's article number, start and end as numpy columns: the index's own
+    (`SentenceTable`, memory-mapped) where it has them, else made once from its objects.
+    The reader reads a question's few dozen rows from them in bulk, not one object per row."""
 
-    qvec: np.ndarray
-    hits: list[Hit]
-    passage_of: dict[int, int]  # sentence id -> rank of the first passage that holds it
-    sims: dict[int, float]  # sentence id -> similarity to the question; leads added on demand
-    top: float  # the best raw hit score (divisor of `passage_rel`)
+    article: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, sentences: Sequence[Sentence]) -> _SentenceColumns:
+        columns = [getattr(sentences, name, None) for name in ("article", "start", "end")]
+        if all(isinstance(c, np.ndarray) and len(c) == len(sentences) for c in columns):
+            # Plain views of the same memory: a `np.memmap`'s indexing runs Python code.
+            return cls(*(c.view(np.ndarray) for c in columns))
+        numbers: dict[str, int] = {}
+        article = [numbers.setdefault(s.doc_id, len(numbers)) for s in sentences]
+        start, end = [s.start for s in sentences], [s.end for s in sentences]
+        return cls(np.array(article, np.int64), np.array(start, np.int64), np.array(end, np.int64))
+
+
+@dataclass(frozen=True)
+class _Article:
+    """An article the question's passages touch, with what all its windows share."""
+
+    doc_id: str
+    text: str
+    first: int  # its sentence ids: first .. stop - 1
+    stop: int
+    lead_sim: float  # the question's cosine with its first sentence
+    title: np.ndarray  # per question term (`_QuestionTerms.terms`): in the headline
+    body: np.ndarray  # ... anywhere in the article, headline included
+    missing_known_idf: float  # `FEATURES`' missing_known_idf
+
+
+@dataclass(frozen=True)
+class _QuestionTerms:
+    """The question's analysed terms and how rare each is in the corpus."""
+
     q_terms: set[str]
+    terms: list[str]  # the same in the order of the boolean rows made against them
     idf: dict[str, float]
     total_idf: float
     rare: set[str]  # the question's two rarest terms
@@ -208,7 +245,36 @@ class _QuestionContext:
     known_idf: dict[str, float]  # idf / log(corpus size) of the terms the corpus holds
     unknown_share: float  # share of question terms the corpus never holds
     numbers: set[str]  # the figures the question names
+
+
+@dataclass
+class _QuestionContext:
+    """What every candidate window of one question is scored against. The passages' sentences
+    are rows of arrays (`ids` ascending), so windows are rows too (`_WindowTable`)."""
+
+    qvec: np.ndarray
+    hits: list[Hit]
+    ids: np.ndarray  # the passages' sentence ids, ascending
+    rank: np.ndarray  # per id: rank of the first passage that holds it
+    number: np.ndarray  # per id: its article's number (`_SentenceColumns.article`)
+    start: np.ndarray  # per id: its offsets in the article
+    end: np.ndarray
+    sims: dict[int, float]  # sentence id -> similarity: the ids, their neighbours, leads
+    top: float  # the best raw hit score (divisor of `passage_rel`)
+    q: _QuestionTerms
     form: re.Pattern[str] | None  # what an answer of the question's kind looks like
+    articles: dict[int, _Article] = field(default_factory=dict)  # by number, made on demand
+
+
+@dataclass(frozen=True)
+class _WindowTable:
+    """One question's candidate windows as arrays, by first sentence, then size."""
+
+    row: np.ndarray  # the row (in `_QuestionContext.ids`) of the window's first sentence
+    size: np.ndarray  # its number of sentences
+    passage: np.ndarray  # rank of the passage it came from (0 = best)
+    article: np.ndarray  # its article, as an index into `articles`
+    articles: list[_Article]
 
 
 @dataclass(frozen=True)
@@ -249,25 +315,29 @@ class Reader:
         self._shift = _REFERENCE_DECLINE_BELOW - self.weights.decline_below
         self._sim_columns = [FEATURES.index(f) for f in _SIMILARITIES]
         self._doc_sentences = _doc_sentence_ranges(index.sentences)
-        self._title_terms: dict[str, set[str]] = {}
-        self._sentence_terms: dict[int, frozenset[str]] = {}
-        self._article_term_sets: dict[str, frozenset[str]] = {}
+        self._columns = _SentenceColumns.of(index.sentences)
+        # Analysed terms, made once per sentence, article and headline. Bounded: a long-running
+        # server over a large archive would otherwise end up holding every sentence's terms.
+        self._sentence_terms = _TermCache(SENTENCE_CACHE)
+        self._article_term_sets = _TermCache(ARTICLE_CACHE)
+        self._title_terms = _TermCache(ARTICLE_CACHE)
 
     # --- candidates and their features --------------------------------------------------------
 
     def candidates(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> Candidates:
-        """Every window of 1..`max_sentences` sentences of the best passages, with features."""
+        """Every window of 1..`max_sentences` sentences of the best passages, with features.
+
+        The windows are rows of arrays and their features a few array operations over all of
+        them, not Python per window: this runs for every question a warm server answers."""
         hits = list(hits[: self.passages])
         if not hits:
             return Candidates([], np.zeros((0, len(FEATURES)), np.float32))
         context = self._question_context(question, qvec, hits)
-        windows, rows = [], []
-        for sid in sorted(context.passage_of):
-            self._add_windows_from(context, sid, windows, rows)
-        features = np.array(rows, np.float32).reshape(len(rows), len(FEATURES))
+        table = self._window_table(context)
+        features = self._features(context, table)
         if self._shift:
             features[:, self._sim_columns] += self._shift
-        return Candidates(windows, features)
+        return Candidates(_window_objects(context, table), features)
 
     def _question_context(
         self, question: str, qvec: np.ndarray, hits: list[Hit]
@@ -283,138 +353,211 @@ class Reader:
         around = sorted(set(ids) | {i - 1 for i in ids} | {i + 1 for i in ids})
         around = [i for i in around if 0 <= i < len(index.sentences)]
         sims = dict(zip(around, (index.sentence_matrix[around] @ qvec).tolist()))
+        rows = np.asarray(ids, np.int64)
         # The best raw score: a period boost may have put a lower one first (`qa.retrieval`).
         best_hit = max(hit.score for hit in hits)
-        top = best_hit if best_hit > 0 else 1.0
-        q_terms = set(self.analyzer.terms(question))
-        idf, df = self._idf(q_terms)
-        total_idf = sum(idf.values()) or 1.0
-        rare = set(sorted(q_terms, key=lambda t: (-idf[t], t))[:2])
-        known = [t for t in q_terms if df[t] > 0]
-        log_n = math.log(1 + max(len(index.chunks), 1))
-        known_idf = {t: idf[t] / log_n for t in known}
-        rare_known = set(sorted(known, key=lambda t: (-idf[t], t))[:2])
-        unknown_share = 1 - len(known) / len(q_terms) if q_terms else 0.0
-        numbers = {t for t in q_terms if t[0].isdigit()}
-        kind = phrase.question_kind(question)
         return _QuestionContext(
             qvec=qvec,
             hits=hits,
-            passage_of=passage_of,
+            ids=rows,
+            rank=np.array([passage_of[i] for i in ids], np.int64),
+            number=self._columns.article[rows],
+            start=self._columns.start[rows],
+            end=self._columns.end[rows],
             sims=sims,
-            top=top,
-            q_terms=q_terms,
-            idf=idf,
-            total_idf=total_idf,
-            rare=rare,
-            rare_known=rare_known,
-            known_idf=known_idf,
-            unknown_share=unknown_share,
-            numbers=numbers,
-            form=_KIND_FORMS.get(kind),
+            top=best_hit if best_hit > 0 else 1.0,
+            q=self._question_terms(question),
+            form=_KIND_FORMS.get(phrase.question_kind(question)),
         )
 
-    def _add_windows_from(
-        self, context: _QuestionContext, sid: int, windows: list[_Window], rows: list[tuple]
-    ) -> None:
-        """Append every window that starts at sentence `sid` (and its feature row)."""
-        index = self.index
-        doc_id = index.sentences[sid].doc_id
-        article = index.articles[doc_id]
-        title_terms = self._title(doc_id, article.title)
-        article_terms = self._article_terms(doc_id, title_terms)
-        for size in range(1, self.max_sentences + 1):
-            last = sid + size - 1
-            # A window stays inside the chosen passages and inside one article.
-            if last not in context.passage_of or index.sentences[last].doc_id != doc_id:
-                break
-            start, end = index.sentences[sid].start, index.sentences[last].end
-            passage = min(context.passage_of[m] for m in range(sid, last + 1))
-            window = _Window(doc_id, sid, last, start, end, passage)
-            rows.append(
-                self._window_features(context, window, article.text, title_terms, article_terms)
-            )
-            windows.append(window)
+    def _question_terms(self, question: str) -> _QuestionTerms:
+        q_terms = set(self.analyzer.terms(question))
+        idf, df = self._idf(q_terms)
+        known = [t for t in q_terms if df[t] > 0]
+        log_n = math.log(1 + max(len(self.index.chunks), 1))
+        return _QuestionTerms(
+            q_terms=q_terms,
+            terms=sorted(q_terms),
+            idf=idf,
+            total_idf=sum(idf.values()) or 1.0,
+            rare=set(sorted(q_terms, key=lambda t: (-idf[t], t))[:2]),
+            rare_known=set(sorted(known, key=lambda t: (-idf[t], t))[:2]),
+            known_idf={t: idf[t] / log_n for t in known},
+            unknown_share=1 - len(known) / len(q_terms) if q_terms else 0.0,
+            numbers={t for t in q_terms if t[0].isdigit()},
+        )
 
-    def _window_features(
+    def _window_table(self, context: _QuestionContext) -> _WindowTable:
+        """Every window of 1..`max_sentences` consecutive sentences that stays inside the chosen
+        passages and inside one article, by first sentence, then size."""
+        ids, number, rank = context.ids, context.number, context.rank
+        rows, sizes, passages = [np.arange(len(ids))], [np.ones(len(ids), np.int64)], [rank]
+        ok, low = np.ones(len(ids), bool), rank
+        for size in range(2, self.max_sentences + 1):
+            # From row p: the window a sentence shorter was one, and the next sentence id
+            # follows it among the passages' sentences, in the same article.
+            step = ids[size - 1 :] == ids[size - 2 : -1] + 1
+            step &= number[size - 1 :] == number[size - 2 : -1]
+            ok, low = ok[:-1] & step, np.minimum(low[:-1], rank[size - 1 :])
+            picked = np.flatnonzero(ok)
+            rows.append(picked)
+            sizes.append(np.full(len(picked), size, np.int64))
+            passages.append(low[picked])
+        row, size, passage = (np.concatenate(x) for x in (rows, sizes, passages))
+        order = np.lexsort((size, row))
+        row, size, passage = row[order], size[order], passage[order]
+        # Each window's article as an index into `articles` (a question touches a few).
+        position: dict[int, int] = {}
+        articles, article = [], []
+        for n, sid in zip(number[row].tolist(), ids[row].tolist()):
+            if n not in position:
+                position[n] = len(articles)
+                articles.append(self._article(context, n, sid))
+            article.append(position[n])
+        return _WindowTable(row, size, passage, np.array(article, np.int64), articles)
+
+    def _article(self, context: _QuestionContext, number: int, sid: int) -> _Article:
+        """Article `number` (that of sentence `sid`), made once per question."""
+        made = context.articles.get(number)
+        if made is not None:
+            return made
+        doc_id = self.index.sentences[sid].doc_id
+        article = self.index.articles[doc_id]
+        first, stop = self._doc_sentences[doc_id]
+        title_terms = self._title(doc_id, article.title)
+        article_terms = self._article_terms(doc_id, article.text, title_terms)
+        lead_sim = context.sims.get(first)
+        if lead_sim is None:
+            lead_sim = float(self.index.sentence_matrix[first] @ context.qvec)
+            context.sims[first] = lead_sim
+        q = context.q
+        in_article = q.q_terms & article_terms
+        made = context.articles[number] = _Article(
+            doc_id,
+            article.text,
+            first,
+            stop,
+            lead_sim,
+            np.array([t in title_terms for t in q.terms], bool),
+            np.array([t in article_terms for t in q.terms], bool),
+            max((v for t, v in q.known_idf.items() if t not in in_article), default=0.0),
+        )
+        return made
+
+    def _features(self, context: _QuestionContext, table: _WindowTable) -> np.ndarray:
+        """The feature rows (`FEATURES` order) of all windows at once: the question terms each
+        window, headline and article holds are boolean rows (windows x question terms), so the
+        shares and idf sums are a few array operations instead of set operations per window."""
+        first_row, last_row = table.row, table.row + table.size - 1
+        first, start, end = context.ids[first_row], context.start[first_row], context.end[last_row]
+        per_article = np.array([(a.first, a.stop) for a in table.articles], np.int64)
+        doc_first, doc_stop = per_article.reshape(-1, 2)[table.article].T
+        found = self._found(context, first_row, last_row)
+        n_terms = len(context.q.terms)
+        shape = (len(table.articles), n_terms)
+        title = np.array([a.title for a in table.articles], bool).reshape(shape)
+        body = np.array([a.body for a in table.articles], bool).reshape(shape)
+        hits, passage = context.hits, table.passage
+        columns = {
+            **self._similarity_columns(context, table, doc_first, doc_stop),
+            "passage_rel": np.array([h.score / context.top for h in hits])[passage],
+            "passage_abs": np.array([h.score for h in hits])[passage],
+            "passage_first": passage == 0,
+            "passage_keyword": np.array([h.lexical_score for h in hits])[passage],
+            **_term_columns(context.q, found, title[table.article], body[table.article]),
+            "kind_match": self._kind_matches(context, table, start, end),
+            "lead": first == doc_first,
+            "position": (first - doc_first) / np.maximum(doc_stop - doc_first - 1, 1),
+            "chars": (end - start) / 100,
+            "two_sentences": table.size > 1,
+            "missing_known_idf": np.array([a.missing_known_idf for a in table.articles]),
+            "unknown_terms": context.q.unknown_share,
+        }
+        columns["missing_known_idf"] = columns["missing_known_idf"][table.article]
+        features = np.empty((len(table.row), len(FEATURES)), np.float32)
+        for c, name in enumerate(FEATURES):
+            features[:, c] = columns[name]
+        return features
+
+    def _found(
+        self, context: _QuestionContext, first_row: np.ndarray, last_row: np.ndarray
+    ) -> np.ndarray:
+        """Which question terms each window holds (windows x `_QuestionTerms.terms`): counts
+        per sentence, summed over the window's rows by prefix sums."""
+        terms, held = context.q.terms, []
+        columns = (context.ids, context.number, context.start, context.end)
+        for sid, number, start, end in zip(*(c.tolist() for c in columns)):
+            sentence = self._terms(sid, context.articles[number].text, start, end)
+            held.append([t in sentence for t in terms])
+        counts = np.zeros((len(held) + 1, len(terms)), np.int64)
+        counts[1:] = np.cumsum(np.array(held, np.int64).reshape(len(held), len(terms)), axis=0)
+        return counts[last_row + 1] - counts[first_row] > 0
+
+    def _kind_matches(
+        self, context: _QuestionContext, table: _WindowTable, start: np.ndarray, end: np.ndarray
+    ) -> np.ndarray | float:
+        """Whether each window holds what an answer of the question's kind looks like."""
+        form = context.form
+        if form is None:
+            return 0.0
+        texts = [table.articles[a].text for a in table.article.tolist()]
+        spans = zip(texts, start.tolist(), end.tolist())
+        return np.array([form.search(text[a:b]) is not None for text, a, b in spans], bool)
+
+    def _similarity_columns(
         self,
         context: _QuestionContext,
-        window: _Window,
-        article_text: str,
-        title_terms: set[str],
-        article_terms: frozenset[str],
-    ) -> tuple[float, ...]:
-        """The feature row (`FEATURES` order) of one window."""
-        q_terms = context.q_terms
-        sid, last = window.first, window.last
-        size = last - sid + 1
-        members = list(range(sid, last + 1))
-        doc_first, doc_stop = self._doc_sentences[window.doc_id]
-        window_sim, best_sim, neighbour_sim, lead_sim = self._similarities(context, window)
-        hit = context.hits[window.passage]
-        terms = set().union(*(self._terms(m) for m in members))
-        found = q_terms & terms
-        in_title = q_terms & title_terms
-        n_doc = max(doc_stop - doc_first - 1, 1)
-        idf, total_idf, form = context.idf, context.total_idf, context.form
-        text = article_text[window.start : window.end]
-        in_article = q_terms & article_terms
-        rare = context.rare
-        return (
-            window_sim,
-            best_sim,
-            neighbour_sim,
-            lead_sim,
-            hit.score / context.top,
-            hit.score,
-            1.0 if window.passage == 0 else 0.0,
-            hit.lexical_score,
-            len(found) / len(q_terms) if q_terms else 0.0,
-            sum(idf[t] for t in found) / total_idf,
-            sum(idf[t] for t in found | in_title) / total_idf,
-            sum(idf[t] for t in in_title) / total_idf,
-            1.0 if form is not None and form.search(text) else 0.0,
-            1.0 if sid == doc_first else 0.0,
-            (sid - doc_first) / n_doc,
-            (window.end - window.start) / 100,
-            1.0 if size > 1 else 0.0,
-            len(in_article) / len(q_terms) if q_terms else 0.0,
-            sum(idf[t] for t in in_article) / total_idf,
-            len(rare & (found | in_title)) / len(rare) if rare else 0.0,
-            len(rare & in_article) / len(rare) if rare else 0.0,
-            1.0 if context.numbers - article_terms else 0.0,
-            _share(context.rare_known, found | in_title),
-            _share(context.rare_known, in_article),
-            max((v for t, v in context.known_idf.items() if t not in in_article), default=0.0),
-            context.unknown_share,
-        )
+        table: _WindowTable,
+        doc_first: np.ndarray,
+        doc_stop: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """The question's cosine with each window as a whole, its best sentence, the best
+        sentence just outside it (in its article), and the article's lead sentence."""
+        sims, ids, size = context.sims, context.ids, table.size
+        sim = np.array([sims[i] for i in ids.tolist()], np.float64)  # per row
+        first_row = table.row
+        first, last = ids[first_row], ids[first_row + size - 1]
+        best = sim[first_row]
+        for k in range(1, self.max_sentences):
+            further = sim[np.minimum(first_row + k, len(sim) - 1)]
+            best = np.where(size > k, np.maximum(best, further), best)
 
-    def _similarities(
-        self, context: _QuestionContext, window: _Window
-    ) -> tuple[float, float, float, float]:
-        """The question's cosine with the window as a whole, its best sentence, the best
-        sentence just outside it, and the article's lead sentence."""
-        index, sims = self.index, context.sims
-        sid, last = window.first, window.last
-        members = list(range(sid, last + 1))
-        doc_first, doc_stop = self._doc_sentences[window.doc_id]
-        if sid == last:
-            window_sim = sims[sid]
-        else:
-            parts = [index.sentences[m] for m in members]
-            vector = length_weighted_mean(
-                index.sentence_matrix[members], [p.end - p.start for p in parts]
-            )
-            window_sim = float(vector @ context.qvec)
-        neighbours = [
-            sims[i] for i in (sid - 1, last + 1) if i in sims and doc_first <= i < doc_stop
-        ]
-        lead_sim = sims.get(doc_first)
-        if lead_sim is None:
-            # Cached in `sims`, so later windows of the article may also use it as a neighbour.
-            lead_sim = float(index.sentence_matrix[doc_first] @ context.qvec)
-            sims[doc_first] = lead_sim
-        return window_sim, max(sims[m] for m in members), max(neighbours, default=0.0), lead_sim
+        def neighbour(sentence_ids: np.ndarray, inside: np.ndarray) -> np.ndarray:
+            got = [sims.get(i, 0.0) for i in sentence_ids.tolist()]
+            return np.where(inside, np.array(got, np.float64), -np.inf)
+
+        before = neighbour(first - 1, first - 1 >= doc_first)
+        after = neighbour(last + 1, last + 1 < doc_stop)
+        beside = np.maximum(before, after)
+        return {
+            "sim_window": self._window_sims(context, table, sim),
+            "sim_best": best,
+            "sim_neighbour": np.where(np.isneginf(beside), 0.0, beside),
+            "sim_lead": np.array([a.lead_sim for a in table.articles])[table.article],
+        }
+
+    def _window_sims(
+        self, context: _QuestionContext, table: _WindowTable, sim: np.ndarray
+    ) -> np.ndarray:
+        """The question's cosine with each window's vector: a sentence's own similarity, or of
+        several the cosine with their `length_weighted_mean` (`_window_vectors`)."""
+        whole = sim[table.row]
+        for size in range(2, self.max_sentences + 1):
+            picked = np.flatnonzero(table.size == size)
+            if len(picked):
+                vectors = self._window_vectors(context.ids[table.row[picked]], size)
+                whole[picked] = [float(vector @ context.qvec) for vector in vectors]
+        return whole
+
+    def _window_vectors(self, firsts: Sequence[int], size: int) -> np.ndarray:
+        """The unit vectors `qa.index.length_weighted_mean` makes of the `size` sentences from
+        each of `firsts`, in one product for all; norms and division done as it does them (the
+        same bits: a dot per row, not a matrix norm)."""
+        rows = np.asarray(firsts, np.int64)[:, None] + np.arange(size)
+        lengths = (self._columns.end[rows] - self._columns.start[rows]).astype(np.float32)
+        vectors = np.matmul(lengths[:, None, :], self.index.sentence_matrix[rows])[:, 0, :]
+        norms = np.sqrt(np.array([v.dot(v) for v in vectors], np.float32))
+        return vectors / np.maximum(norms, np.float32(1e-9))[:, None]
 
     def _idf(self, terms: set[str]) -> tuple[dict[str, float], Mapping[str, int]]:
         """Rarity of each question term among the corpus' chunks (unknown terms: rarest), and
@@ -423,28 +566,39 @@ class Reader:
         df = self.index.keywords.document_frequency(sorted(terms))
         return {t: math.log(1 + n / (1 + df[t])) for t in terms}, df
 
-    def _terms(self, sentence_id: int) -> frozenset[str]:
-        """A sentence's analysed terms, computed once per sentence."""
+    def _terms(self, sentence_id: int, text: str, start: int, end: int) -> frozenset[str]:
+        """A sentence's analysed terms (`text[start:end]` of its article), made once."""
         terms = self._sentence_terms.get(sentence_id)
         if terms is None:
-            s = self.index.sentences[sentence_id]
-            text = self.index.articles[s.doc_id].text[s.start : s.end]
-            terms = self._sentence_terms[sentence_id] = frozenset(self.analyzer.terms(text))
+            terms = frozenset(self.analyzer.terms(text[start:end]))
+            self._sentence_terms.put(sentence_id, terms)
         return terms
 
-    def _article_terms(self, doc_id: str, title_terms: set[str]) -> frozenset[str]:
-        """The analysed terms of an article's headline and body, computed once per article."""
+    def _article_terms(self, doc_id: str, text: str, title_terms: set[str]) -> frozenset[str]:
+        """The analysed terms of an article's headline and sentences, made once per article.
+
+        Sentences with only white space between them are analysed as one text (~40 % quicker
+        than one call each, a question's first reading of an article): the same terms, since
+        `Analyzer.terms` reads token by token and no token holds white space."""
         terms = self._article_term_sets.get(doc_id)
         if terms is None:
             first, stop = self._doc_sentences[doc_id]
-            terms = frozenset(title_terms).union(*(self._terms(i) for i in range(first, stop)))
-            self._article_term_sets[doc_id] = terms
+            starts = self._columns.start[first:stop].tolist()
+            ends = self._columns.end[first:stop].tolist()
+            if all(text[a:b].isspace() for a, b in zip(ends[:-1], starts[1:])):
+                body = [frozenset(self.analyzer.terms(text[starts[0] : ends[-1]]))]
+            else:
+                sentences = zip(range(first, stop), starts, ends)
+                body = [self._terms(i, text, a, b) for i, a, b in sentences]
+            terms = frozenset(title_terms).union(*body)
+            self._article_term_sets.put(doc_id, terms)
         return terms
 
     def _title(self, doc_id: str, title: str) -> set[str]:
         terms = self._title_terms.get(doc_id)
         if terms is None:
-            terms = self._title_terms[doc_id] = set(self.analyzer.terms(title or ""))
+            terms = set(self.analyzer.terms(title or ""))
+            self._title_terms.put(doc_id, terms)
         return terms
 
     # --- scoring, declining, choosing ---------------------------------------------------------
@@ -528,19 +682,14 @@ class Reader:
 
     def _prefer_newest(self, windows: Sequence[_Window], scores: np.ndarray) -> np.ndarray:
         """`qa.period.prefer_newest` over the windows, by their articles' dates and vectors."""
-        days = [day_of(self.index.articles[w.doc_id].date) for w in windows]
+        dates = self.index.article_dates()
+        days = [_day_of(dates[w.doc_id]) for w in windows]
         if sum(day is not None for day in days) < 2:
             return scores
-        vectors = np.array(
-            [
-                length_weighted_mean(
-                    self.index.sentence_matrix[w.first : w.last + 1],
-                    [s.end - s.start for s in self.index.sentences[w.first : w.last + 1]],
-                )
-                for w in windows
-            ],
-            np.float32,
-        )
+        vectors = np.empty((len(windows), self.index.sentence_matrix.shape[1]), np.float32)
+        for size in sorted({w.last - w.first + 1 for w in windows}):
+            picked = [k for k, w in enumerate(windows) if w.last - w.first + 1 == size]
+            vectors[picked] = self._window_vectors([windows[k].first for k in picked], size)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
         w = self.weights
         margin = w.recency_margin * self.band
@@ -557,7 +706,7 @@ class Reader:
         self, candidates: Candidates, scores: np.ndarray
     ) -> list[tuple[_Window, float, list[_Window]]]:
         """The snippets to show (see `choose`)."""
-        texts = [self._text(w) for w in candidates.windows]
+        texts = self._texts(candidates.windows)
         picked = choose(
             candidates.windows,
             texts,
@@ -598,9 +747,84 @@ class Reader:
     def _text(self, window: _Window) -> str:
         return self.index.articles[window.doc_id].text[window.start : window.end]
 
+    def _texts(self, windows: Sequence[_Window]) -> list[str]:
+        """The windows' texts, each article read once (not once per window)."""
+        articles: dict[str, str] = {}
+        texts = []
+        for w in windows:
+            text = articles.get(w.doc_id)
+            if text is None:
+                text = articles[w.doc_id] = self.index.articles[w.doc_id].text
+            texts.append(text[w.start : w.end])
+        return texts
 
-def _share(part: set[str], found: set[str]) -> float:
-    return len(part & found) / len(part) if part else 0.0
+
+# An article date's first day (`qa.period.day_of`), parsed once per date string.
+_day_of = lru_cache(maxsize=1 << 12)(day_of)
+
+
+def _term_columns(
+    q: _QuestionTerms, found: np.ndarray, title: np.ndarray, body: np.ndarray
+) -> dict[str, np.ndarray | float]:
+    """The features read from which question terms (columns: `q.terms`) each window holds
+    (`found`), its article's headline holds (`title`) and its article holds (`body`)."""
+    terms, n, total = q.terms, len(q.q_terms), q.total_idf
+    idf = np.array([q.idf[t] for t in terms], np.float64)
+    near = found | title  # in the window or the headline
+
+    def share(part: set[str], held: np.ndarray) -> np.ndarray | float:
+        if not part:
+            return 0.0
+        return (held & np.array([t in part for t in terms], bool)).sum(axis=1) / len(part)
+
+    numbers = np.array([t in q.numbers for t in terms], bool)
+    return {
+        "overlap": found.sum(axis=1) / n if n else 0.0,
+        "idf_overlap": found @ idf / total,
+        "idf_context": near @ idf / total,
+        "idf_title": title @ idf / total,
+        "cover_article": body.sum(axis=1) / n if n else 0.0,
+        "idf_article": body @ idf / total,
+        "rare_context": share(q.rare, near),
+        "rare_article": share(q.rare, body),
+        "numbers_missing": (numbers & ~body).any(axis=1),
+        "rare_known_context": share(q.rare_known, near),
+        "rare_known_article": share(q.rare_known, body),
+    }
+
+
+def _window_objects(context: _QuestionContext, table: _WindowTable) -> list[_Window]:
+    """The windows of `table` as `_Window`s (what `choose` and the citations read)."""
+    first_row, last_row = table.row, table.row + table.size - 1
+    doc_ids = [table.articles[a].doc_id for a in table.article.tolist()]
+    columns = (
+        context.ids[first_row],
+        context.ids[last_row],
+        context.start[first_row],
+        context.end[last_row],
+        table.passage,
+    )
+    return [_Window(doc_id, *row) for doc_id, *row in zip(doc_ids, *(c.tolist() for c in columns))]
+
+
+class _TermCache:
+    """Analysed terms by key, forgotten all at once when `limit` keys are held: bounded memory
+    with no bookkeeping on a hit (the reader asks it for every sentence it reads)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: dict = {}
+
+    def get(self, key):
+        return self._items.get(key)
+
+    def put(self, key, value) -> None:
+        if len(self._items) >= self.limit:
+            self._items.clear()
+        self._items[key] = value
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def decline_features(
@@ -612,8 +836,11 @@ def decline_features(
     top = float(scores[order[0]])
     best = features[order[0]]
     second = float(scores[order[1]]) if len(order) > 1 else top - 5.0
-    others = [float(scores[i]) for i in order if doc_ids[i] != doc_ids[order[0]]]
-    col = FEATURES.index
+    # The best window of another article: the first one in score order.
+    other = next(
+        (float(scores[i]) for i in order.tolist() if doc_ids[i] != doc_ids[order[0]]), None
+    )
+    col = _FEATURE_COLUMN.__getitem__
     return np.array(
         [
             top,
@@ -630,7 +857,7 @@ def decline_features(
             best[col("rare_article")],
             best[col("numbers_missing")],
             float(features[:, col("rare_article")].max()),
-            min(top - others[0], 5.0) if others else 5.0,
+            min(top - other, 5.0) if other is not None else 5.0,
             best[col("rare_known_context")],
             best[col("rare_known_article")],
             best[col("missing_known_idf")],

@@ -185,194 +185,240 @@ def candidates(question: str, text: str, max_len: int = 6) -> list[Candidate]:
 
 def _question_words(question: str) -> set[str]:
     """The stems of the question's content words (weak words match too much to count)."""
-    q_words = {_prefix(t.text) for t in tokens(question) if t.text[0].isalnum()}
+    q_words = {_word_facts(w)[0] for w in _TOKEN.findall(question) if w[0].isalnum()}
     q_words -= _WEAK_PREFIXES
     return q_words
 
 
-def _question_distances(is_q: list[bool]) -> list[int]:
+# What a word is, whatever the question (`_word_facts`), in this order. The first seven are
+# counted over a span's tokens (`_span_counts`).
+_WORD_FACTS = (
+    "digit",
+    "year",
+    "month",
+    "unit",
+    "numword",
+    "alpha",
+    "low",
+    "alnum",
+    "upper",
+    "weak",
+    "prep",
+    "stop",  # a clause break: no span crosses it
+    "end",  # ends a sentence (".", "!", "?")
+)
+_COUNTED = 7
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_facts(word: str) -> tuple[str, int]:
+    """A token's stem (to match question words) and its facts as bits in `_WORD_FACTS` order.
+
+    Cached by word: a snippet's words are mostly common ones, so a text costs one lookup per
+    token instead of a dozen string tests on every answer."""
+    lower, first = word.casefold(), word[0]
+    flags = (
+        first.isdigit(),
+        bool(_YEAR.fullmatch(word)),
+        lower in _MONTHS,
+        lower in _UNITS,
+        lower in _NUMBER_WORDS,
+        first.isalpha(),
+        first.islower(),
+        first.isalnum(),
+        first.isupper(),
+        lower in _WEAK,
+        lower in _PREPOSITIONS,
+        word in _PUNCT_STOP or word in ".!?",
+        word in ".!?",
+    )
+    return _prefix(word), sum(1 << k for k, flag in enumerate(flags) if flag)
+
+
+def _question_distances(is_q: np.ndarray) -> np.ndarray:
     """Distance of every token to the nearest question word (20 when there is none)."""
-    n = len(is_q)
-    dist = [20] * n
-    last = None
-    for k in range(n):
-        if is_q[k]:
-            last = k
-        if last is not None:
-            dist[k] = k - last
-    last = None
-    for k in range(n - 1, -1, -1):
-        if is_q[k]:
-            last = k
-        if last is not None:
-            dist[k] = min(dist[k], last - k)
-    return dist
+    where = np.flatnonzero(is_q)
+    if not len(where):
+        return np.full(len(is_q), 20)
+    return np.abs(np.arange(len(is_q))[:, None] - where[None, :]).min(axis=1)
 
 
-def _best_sentence(words: list[str], is_q: list[bool]) -> tuple[list[int], int]:
-    """Each token's sentence number, and the sentence with the most question words."""
-    sentence_of, sentence, counts = [], 0, {}
-    for k in range(len(words)):
-        sentence_of.append(sentence)
-        counts[sentence] = counts.get(sentence, 0) + is_q[k]
-        if words[k] in ".!?" and k + 1 < len(words) and words[k + 1][:1].isupper():
-            sentence += 1
-    return sentence_of, max(counts, key=counts.get)
+def _best_sentence(end: np.ndarray, upper: np.ndarray, is_q: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each token's sentence number, and the sentence with the most question words (the first
+    of equals). A sentence ends at ".", "!" or "?" before a capitalised token."""
+    if not len(end):
+        return np.zeros(0, np.int64), 0
+    sentence_of = np.concatenate(([0], np.cumsum(end[:-1] & upper[1:])))
+    return sentence_of, int(np.argmax(np.bincount(sentence_of, weights=is_q)))
 
 
 class _TextFacts:
-    """Per-token facts of one text, computed once and read by every candidate span."""
+    """Per-token facts of one text as numpy columns, computed once: every candidate span of the
+    text is then scored at once (`_span_matrix`), not token by token in Python."""
 
-    def __init__(self, text: str, toks: list[Token], q_words: set[str]) -> None:
-        n = len(toks)
-        self.toks = toks
-        self.n = n
-        words = self.words = [t.text for t in toks]
-        lower = [w.casefold() for w in words]
-        alnum = self.alnum = [w[0].isalnum() for w in words]
-        is_q = self.is_q = [alnum[k] and _prefix(words[k]) in q_words for k in range(n)]
-        self.dist = _question_distances(is_q)
-        self.digit = [w[0].isdigit() for w in words]
-        self.year = [bool(_YEAR.fullmatch(w)) for w in words]
-        self.month = [w in _MONTHS for w in lower]
-        self.unit = [w in _UNITS for w in lower]
-        self.numword = [w in _NUMBER_WORDS for w in lower]
-        self.alpha = [w[0].isalpha() for w in words]
-        self.upper = [w[0].isupper() for w in words]
-        self.low = [w[0].islower() for w in words]
-        self.weak = [w in _WEAK for w in lower]
-        self.prep = [w in _PREPOSITIONS for w in lower]
-        self.stop = [w in _PUNCT_STOP or w in ".!?" for w in words]
-        self.sentence_of, self.best_sentence = _best_sentence(words, is_q)
+    def __init__(self, text: str, q_words: set[str]) -> None:
+        matches = list(_TOKEN.finditer(text))
+        n = self.n = len(matches)
+        self.words = [m.group() for m in matches]
+        self.starts = np.array([m.start() for m in matches], np.int64)
+        self.ends = np.array([m.end() for m in matches], np.int64)
+        facts = [_word_facts(w) for w in self.words]
+        codes = np.array([code for _, code in facts], np.int64).reshape(n, 1)
+        self.table = ((codes >> np.arange(len(_WORD_FACTS))) & 1) == 1  # tokens x _WORD_FACTS
+        (
+            self.digit,
+            self.year,
+            self.month,
+            self.unit,
+            self.numword,
+            self.alpha,
+            self.low,
+            self.alnum,
+            self.upper,
+            self.weak,
+            self.prep,
+            self.stop,
+            self.end,
+        ) = self.table.T
+        self.is_q = self.alnum & np.array([stem in q_words for stem, _ in facts], bool)
+        self.dist = _question_distances(self.is_q)
+        self.sentence_of, self.best_sentence = _best_sentence(self.end, self.upper, self.is_q)
         self.quotes = [m.span() for m in _QUOTED.finditer(text)]
-        self.qset = {k for k in range(n) if is_q[k]}
-
-
-@dataclass
-class _GrowingSpan:
-    """A span grown token by token from `first`: its start context and what it holds so far."""
-
-    first: int
-    starts_sentence: float
-    left_bounded: bool
-    after_q: float
-    has: dict[str, bool]
-    n_alpha: int = 0
-    n_upper: int = 0
-    n_lower: int = 0
 
 
 def candidate_matrix(
     question: str, text: str, max_len: int = 6
 ) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """The candidates' `(start, end)` offsets into `text` and their feature rows."""
+    """The candidates' `(start, end)` offsets into `text` and their feature rows, ordered by
+    first token, then last."""
     kind = question_kind(question)
     q_words = _question_words(question)
-    toks = tokens(text)
-    if not toks:
+    facts = _TextFacts(text, q_words)
+    if not facts.n:
         return [], np.zeros((0, len(FEATURES)), np.float32)
-    facts = _TextFacts(text, toks, q_words)
-    spans, rows = [], []
-    for i in range(facts.n):
-        if facts.is_q[i] or facts.stop[i] or not facts.alnum[i]:
-            continue
-        _add_spans_from(facts, kind, i, max_len, spans, rows)
-    return spans, np.array(rows, np.float32).reshape(len(rows), len(FEATURES))
+    first, last = _span_bounds(facts, max_len)
+    spans = list(zip(facts.starts[first].tolist(), facts.ends[last].tolist()))
+    return spans, _span_matrix(facts, kind, first, last)
 
 
-def _add_spans_from(
-    facts: _TextFacts,
-    kind: str,
-    i: int,
-    max_len: int,
-    spans: list[tuple[int, int]],
-    rows: list[tuple],
-) -> None:
-    """Append every candidate starting at token `i` (and its feature row) to `spans`/`rows`."""
-    words, qset = facts.words, facts.qset
-    before = words[i - 1] if i > 0 else "."
-    span = _GrowingSpan(
-        first=i,
-        starts_sentence=1.0 if i == 0 or words[i - 1] in ".!?" else 0.0,
-        left_bounded=(i - 1) in qset or not before[0].isalnum(),
-        after_q=1.0 if (i - 1) in qset or (i - 2) in qset else 0.0,
-        has=dict.fromkeys(("digit", "year", "month", "unit", "numword"), False),
+@lru_cache(maxsize=512)
+def _runs(n: int, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last token of every run of 1..`max_len` of `n` tokens, by first, then last."""
+    first = np.repeat(np.arange(n), max_len)
+    last = first + np.tile(np.arange(max_len), n)
+    first, last = first[last < n], last[last < n]
+    first.setflags(write=False)  # shared by every call for `n` tokens
+    last.setflags(write=False)
+    return first, last
+
+
+def _span_bounds(facts: _TextFacts, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last token of every candidate: 1..`max_len` tokens that start and end on a word
+    and never cross a question word or a clause break (punctuation may sit inside a span but
+    never ends one)."""
+    first, last = _runs(facts.n, max_len)
+    blocked = np.concatenate(([0], np.cumsum(facts.is_q | facts.stop)))  # ... before token k
+    keep = (blocked[last + 1] == blocked[first]) & facts.alnum[first] & facts.alnum[last]
+    return first[keep], last[keep]
+
+
+# The features a span reads at its first token and at its last (`_edge_facts`' columns).
+_AT_FIRST = (
+    "starts_cap",
+    "starts_weak",
+    "starts_preposition",
+    "starts_sentence",
+    "left_bounded",
+    "after_question_word",
+    "in_best_sentence",
+)
+_AT_LAST = ("ends_weak", "ends_digit", "ends_cap", "right_bounded", "before_question_word")
+_COLUMN = {name: c for c, name in enumerate(FEATURES)}
+
+
+def _edge_facts(f: _TextFacts) -> tuple[np.ndarray, np.ndarray]:
+    """What a span starting at token k takes from there (row k of the first table, `_AT_FIRST`)
+    and what one ending there takes (the second: `_AT_LAST`, then whether k is a unit)."""
+    q = np.concatenate(([False, False], f.is_q, [False, False]))  # q[k + 2]: token k
+    open_ = f.is_q | ~f.alnum  # a question word or punctuation bounds a span
+    starts = (
+        f.upper,
+        f.weak,
+        f.prep,
+        np.concatenate(([True], f.end[:-1])),  # the first token or one after ".", "!", "?"
+        np.concatenate(([True], open_[:-1])),
+        q[1:-3] | q[:-4],  # a question word one or two tokens before
+        f.sentence_of == f.best_sentence,
     )
-    for j in range(i, min(facts.n, i + max_len)):
-        # A span never crosses a question word or a clause break.
-        if facts.is_q[j] or facts.stop[j]:
-            break
-        span.has["digit"] |= facts.digit[j]
-        span.has["year"] |= facts.year[j]
-        span.has["month"] |= facts.month[j]
-        span.has["unit"] |= facts.unit[j]
-        span.has["numword"] |= facts.numword[j]
-        span.n_alpha += facts.alpha[j]
-        span.n_upper += facts.alpha[j] and facts.upper[j]
-        span.n_lower += facts.low[j]
-        # Punctuation may sit inside a span but never ends one.
-        if not facts.alnum[j]:
-            continue
-        spans.append((facts.toks[i].start, facts.toks[j].end))
-        rows.append(_span_features(facts, kind, span, j))
+    ends = (
+        f.weak,
+        f.digit,
+        f.upper | f.digit,
+        np.concatenate((open_[1:], [True])),
+        q[3:-1] | q[4:],  # a question word one or two tokens after
+        f.unit,
+    )
+    return np.stack(starts, axis=1), np.stack(ends, axis=1)
 
 
-def _span_features(facts: _TextFacts, kind: str, span: _GrowingSpan, j: int) -> tuple:
-    """The feature row (`FEATURES` order) of the span from `span.first` to token `j`."""
-    i, has, qset, toks = span.first, span.has, facts.qset, facts.toks
-    upper, digit = facts.upper, facts.digit
+def _span_counts(f: _TextFacts, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """How many of the tokens i..j of each span have each counted fact (`_WORD_FACTS`' first
+    `_COUNTED`), and how many are capitalised words (the last column)."""
+    counted = np.concatenate((f.table[:, :_COUNTED], (f.alpha & f.upper)[:, None]), axis=1)
+    before = np.concatenate((np.zeros((1, _COUNTED + 1), np.int64), np.cumsum(counted, 0)))
+    return before[j + 1] - before[i]
+
+
+def _span_matrix(f: _TextFacts, kind: str, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The feature rows (`FEATURES` order) of the spans from token `i` to token `j`: the same
+    values rows of Python numbers held, so the same scores and the same best span. Features of
+    a kind the question does not ask for stay 0."""
+    col, matrix = _COLUMN, np.zeros((len(i), len(FEATURES)), np.float32)
+    starts, ends = _edge_facts(f)
+    first, last, count = starts[i], ends[j], _span_counts(f, i, j)
+    matrix[:, [col[name] for name in _AT_FIRST]] = first
+    matrix[:, [col[name] for name in _AT_LAST]] = last[:, :5]
+    has = count[:, :5] > 0  # digit, year, month, unit, number word
+    matrix[:, col["has_digit"] : col["has_number_word"] + 1] = has
     length = j - i + 1
-    cap_share = span.n_upper / span.n_alpha if span.n_alpha else 0.0
-    distance = min(facts.dist[i], facts.dist[j])
-    after = facts.words[j + 1] if j + 1 < facts.n else "."
-    right_bounded = (j + 1) in qset or not after[0].isalnum()
-    before_q = 1.0 if (j + 1) in qset or (j + 2) in qset else 0.0
-    in_quotes = any(a <= toks[i].start and toks[j].end <= b for a, b in facts.quotes)
-    is_date = has["year"] or has["month"]
-    is_number = has["digit"] or has["numword"]
-    capital = cap_share > 0.5 and not span.starts_sentence
-    ends_cap = upper[j] or digit[j]
-    return (
-        1.0,
-        length == 1,
-        length == 2,
-        length == 3,
-        length == 4,
-        length >= 5,
-        has["digit"],
-        has["year"],
-        has["month"],
-        has["unit"],
-        has["numword"],
-        cap_share,
-        upper[i],
-        facts.weak[i],
-        facts.weak[j],
-        distance <= 1,
-        distance <= 3,
-        min(distance, 20) / 20,
-        span.after_q,
-        before_q,
-        facts.sentence_of[i] == facts.best_sentence,
-        kind == "number" and is_number,
-        kind == "date" and is_date,
-        kind == "person" and capital,
-        kind == "place" and capital,
-        (kind == "other") * min(length, 6) / 6,
-        kind == "number" and not is_number,
-        kind == "date" and not is_date,
-        span.starts_sentence,
-        in_quotes,
-        ends_cap,
-        span.n_lower / length,
-        span.left_bounded and right_bounded,
-        span.left_bounded,
-        right_bounded,
-        facts.prep[i],
-        digit[j],
-        kind == "other" and ends_cap,
-        kind == "number" and facts.unit[j],
-    )
+    matrix[:, col["len1"] : col["len5plus"] + 1] = np.minimum(length, 5)[:, None] == _ONE_TO_5
+    matrix[:, col["bias"]] = 1.0
+    n_alpha = count[:, 5]
+    cap_share = np.where(n_alpha > 0, count[:, 7] / np.maximum(n_alpha, 1), 0.0)
+    matrix[:, col["cap_share"]] = cap_share
+    matrix[:, col["lower_share"]] = count[:, 6] / length
+    distance = np.minimum(f.dist[i], f.dist[j])
+    matrix[:, col["near1"]] = distance <= 1
+    matrix[:, col["near3"]] = distance <= 3
+    matrix[:, col["distance"]] = np.minimum(distance, 20) / 20
+    matrix[:, col["maximal_run"]] = first[:, 4] & last[:, 3]
+    matrix[:, col["in_quotes"]] = _in_quotes(f, i, j)
+    if kind == "number":
+        is_number = has[:, 0] | has[:, 4]
+        matrix[:, col["kind_number_match"]] = is_number
+        matrix[:, col["kind_number_nodigit"]] = ~is_number
+        matrix[:, col["kind_number_ends_unit"]] = last[:, 5]
+    elif kind == "date":
+        is_date = has[:, 1] | has[:, 2]
+        matrix[:, col["kind_date_match"]] = is_date
+        matrix[:, col["kind_date_nodate"]] = ~is_date
+    elif kind in ("person", "place"):
+        matrix[:, col[f"kind_{kind}_match"]] = (cap_share > 0.5) & ~first[:, 3]
+    elif kind == "other":
+        matrix[:, col["kind_other_len"]] = np.minimum(length, 6) / 6
+        matrix[:, col["kind_other_ends_cap"]] = last[:, 2]
+    return matrix
+
+
+_ONE_TO_5 = np.arange(1, 6)
+
+
+def _in_quotes(f: _TextFacts, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Whether each span lies inside a quotation."""
+    inside = np.zeros(len(i), bool)
+    for a, b in f.quotes:
+        inside |= (a <= f.starts[i]) & (f.ends[j] <= b)
+    return inside
 
 
 def best_phrase(
@@ -437,16 +483,15 @@ def piece_features(question: str, window: str, spans: np.ndarray) -> np.ndarray:
     """The hand facts of the word each piece belongs to (`_TextFacts`), and the question kind."""
     out = np.zeros((len(spans), len(PIECE_FEATURES)), np.float32)
     out[:, PIECE_FEATURES.index(f"kind_{question_kind(question)}")] = 1.0
-    toks = tokens(window)
-    if not toks:
+    f = _TextFacts(window, _question_words(question))
+    if not f.n:
         return out
-    f = _TextFacts(window, toks, _question_words(question))
-    ends = np.asarray([t.end for t in toks])
+    starts, ends = f.starts.tolist(), f.ends
     for p, (a, b) in enumerate(spans):
         while a < b and window[a].isspace():
             a += 1
         k = min(int(np.searchsorted(ends, a, side="right")), f.n - 1)
-        if not (toks[k].start < b and a < toks[k].end):
+        if not (starts[k] < b and a < ends[k]):
             continue  # a piece of white space or of nothing
         out[p, :15] = (
             f.is_q[k],
@@ -463,7 +508,7 @@ def piece_features(question: str, window: str, spans: np.ndarray) -> np.ndarray:
             f.dist[k] <= 3,
             min(f.dist[k], 20) / 20,
             f.sentence_of[k] == f.best_sentence,
-            a == toks[k].start,
+            a == starts[k],
         )
     return out
 

@@ -80,3 +80,26 @@ def test_the_shipped_head_is_small_and_matches_the_code():
     assert head is not None and head.hand
     assert head.w1.shape[0] == 2 * 384 + len(phrase.PIECE_FEATURES)
     assert head.w2.shape == (head.w1.shape[1], 2)
+
+
+def test_candidate_spans_and_their_features_read_whole_rows_of_tokens():
+    """The linear scorer's candidates, made for all spans at once (`candidate_matrix`): spans of
+    1-6 tokens that never cross a question word or a clause break, each row its own facts."""
+    question = "Wie viel zahlt Facebook für WhatsApp?"
+    spans, matrix = phrase.candidate_matrix(question, WINDOW)
+    col = {name: c for c, name in enumerate(phrase.FEATURES)}
+    texts = [WINDOW[a:b] for a, b in spans]
+    assert len(spans) == len(set(spans)) == len(matrix) and matrix.dtype == np.float32
+    assert spans == sorted(spans, key=lambda s: (s[0], s[1]))  # by first token, then last
+    assert all("WhatsApp" not in t and "Facebook" not in t and "," not in t for t in texts)
+    assert all(len(phrase._TOKEN.findall(t)) <= 6 for t in texts)
+    row = matrix[texts.index("19 Milliarden Dollar")]
+    assert row[col["len3"]] == row[col["has_digit"]] == row[col["has_unit"]] == 1
+    assert row[col["kind_number_match"]] == row[col["kind_number_nodigit"]] + 1 == 1
+    assert row[col["ends_cap"]] == row[col["right_bounded"]] == 1 and row[col["len2"]] == 0
+    assert row[col["cap_share"]] == 1 and row[col["distance"]] == 4 / 20  # "WhatsApp für bis zu"
+    first = matrix[texts.index("Der Dienst")]  # starts the second sentence
+    assert first[col["starts_sentence"]] == first[col["left_bounded"]] == 1
+    assert first[col["cap_share"]] == 1 and first[col["kind_person_match"]] == 0
+    assert phrase.best_phrase(question, WINDOW, matrix[0] * 0) == spans[0]  # ties: the first
+    assert phrase.candidate_matrix(question, "")[1].shape == (0, len(phrase.FEATURES))

@@ -253,3 +253,72 @@ def test_declining_holds_with_news_mixed_in(local_service, local_news_service):
     # Declining weakens as the archive grows (measured 2026-11-26: 8 and 5 of 12; the gap is
     # the open part of issue 13 item 4, docs/results.md "Reader"); it must not collapse.
     assert refused[0] >= 0.5 and refused[1] >= 0.4
+
+
+# --- the reader's bulk reading (issue 17): the same candidates from every way in ---------------
+
+READER_QUESTIONS = [
+    WHATSAPP,
+    "Wie viele aktive Nutzer hat WhatsApp?",
+    "Wo wuchs Koum auf?",
+    "Wer hat WhatsApp gekauft?",
+]
+
+
+def _candidates(reader, service):
+    vectors, hits = service.retrieve_batch(READER_QUESTIONS)
+    return [reader.candidates(q, v, h) for q, v, h in zip(READER_QUESTIONS, vectors, hits)]
+
+
+def test_term_caches_forget_when_full_and_read_the_same(service, monkeypatch):
+    import qa.answer as answer
+
+    cache = answer._TermCache(2)
+    for key in "abc":
+        cache.put(key, frozenset(key))
+    assert len(cache) == 1 and cache.get("c") == {"c"} and cache.get("a") is None
+    reader = service.snapshot().reader
+    monkeypatch.setattr(answer, "SENTENCE_CACHE", 3)
+    monkeypatch.setattr(answer, "ARTICLE_CACHE", 1)
+    tiny = answer.Reader(reader.index, reader.analyzer, weights=reader.weights)
+    expected, got = _candidates(reader, service), _candidates(tiny, service)
+    assert len(tiny._sentence_terms) <= 3 and len(tiny._article_term_sets) <= 1
+    for a, b in zip(expected, got):
+        assert a.windows == b.windows and a.windows
+        assert np.array_equal(a.features, b.features)
+
+
+def test_sentences_as_objects_read_as_the_index_columns(service):
+    """An index whose sentences are plain `Sentence` objects (no numpy columns) gives the same
+    windows and features as the memory-mapped columns."""
+    import copy
+
+    from qa.answer import Reader
+
+    reader = service.snapshot().reader
+    index = copy.copy(reader.index)
+    index.sentences = list(reader.index.sentences)
+    plain = Reader(index, reader.analyzer, weights=reader.weights)
+    assert not hasattr(index.sentences, "article")
+    for a, b in zip(_candidates(reader, service), _candidates(plain, service)):
+        assert a.windows == b.windows and a.windows
+        assert np.array_equal(a.features, b.features)
+
+
+def test_an_article_read_whole_has_the_terms_of_its_sentences(service):
+    """`Reader._article_terms` analyses an article's sentences as one text when only white
+    space lies between them: that must give the terms of its sentences one by one (it does as
+    long as `Analyzer.terms` reads token by token)."""
+    reader = service.snapshot().reader
+    index = reader.index
+    for doc_id, (first, stop) in reader._doc_sentences.items():
+        article = index.articles[doc_id]
+        title = reader._title(doc_id, article.title)
+        sentences = index.sentences[first:stop]
+        assert all(
+            article.text[a.end : b.start].isspace() for a, b in zip(sentences, sentences[1:])
+        )
+        one_by_one = set(title).union(
+            *(reader.analyzer.terms(article.text[s.start : s.end]) for s in sentences)
+        )
+        assert reader._article_terms(doc_id, article.text, title) == one_by_one
