@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa import cores
 from qa.config import DEFAULT_MODEL
 from qa.errors import EmbeddingError, QAError
 
@@ -38,26 +39,7 @@ def default_threads() -> int:
     are the parallelism, `qa.serving.limit_threads`), else one thread per core."""
     if (value := os.environ.get("OMP_NUM_THREADS", "")).isdigit() and int(value) > 0:
         return int(value)
-    return cpu_cores()
-
-
-def cpu_cores() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def busy_cores() -> int:
-    """How many other tasks are running right now (runnable, on any core), from the kernel's
-    count in `/proc/loadavg` less this thread; 0 where that file does not exist."""
-    try:
-        with open("/proc/loadavg", "rb") as f:
-            running = int(f.read().split()[3].split(b"/")[0])
-    except (OSError, ValueError, IndexError):
-        return 0
-    return max(0, running - 1)
+    return cores.cpu_cores()
 
 
 class OnnxEmbedder:
@@ -141,8 +123,8 @@ class OnnxEmbedder:
 
     def _wants_spin(self, alone: bool) -> bool:
         """Whether a question alone would start on the spinning session (`_run_session`):
-        several threads, and a free core for each but this one (`busy_cores`)."""
-        return alone and self.threads > 1 and busy_cores() + self.threads <= cpu_cores()
+        several threads, and a free core for each but this one (`qa.cores`)."""
+        return alone and cores.free_cores_for(self.threads)
 
     def _run_session(self, alone: bool) -> object:
         """The session a text runs on: the spinning one for a question alone while the cores

@@ -51,7 +51,9 @@ def clean_question(text: str) -> str:
     """
     if len(text) > MAX_QUESTION_CHARS * 4:  # do not even normalise megabytes
         raise InvalidInput(f"the question is too long: at most {MAX_QUESTION_CHARS} characters")
-    kept = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
+    kept = text
+    if not text.isprintable():  # it has control (or separator) characters: look at each
+        kept = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
     question = " ".join(kept.split())
     if not question:
         raise InvalidInput("the question is empty: type a question to ask")

@@ -84,16 +84,16 @@ def int8_models(settings):
 
 
 def test_a_question_alone_gets_the_same_vector_on_either_session(int8_models, monkeypatch):
-    from qa import onnx_encoder
+    from qa import cores
     from qa.onnx_encoder import OnnxEmbedder
 
     questions = ["Wann wurde die Universität gegründet?", "Wie viele Nutzer hat WhatsApp?"]
-    monkeypatch.setattr(onnx_encoder, "cpu_cores", lambda: 2)
-    monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
+    monkeypatch.setattr(cores, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(cores, "busy_cores", lambda: 0)
     idle = OnnxEmbedder(models_dir=int8_models, threads=2)
     first = idle.encode_queries(questions[:1])
     assert idle._quick is not None, "an idle machine starts on the spinning session"
-    monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 1)
+    monkeypatch.setattr(cores, "busy_cores", lambda: 1)
     busy = OnnxEmbedder(models_dir=int8_models, threads=2)
     assert np.array_equal(busy.encode_queries(questions[:1]), first)
     assert busy._quick is None, "another task running: it starts on the plain one"
@@ -106,23 +106,23 @@ def test_a_question_alone_gets_the_same_vector_on_either_session(int8_models, mo
 
 
 def test_a_question_alone_spins_only_while_the_cores_are_free(int8_models, monkeypatch):
-    from qa import onnx_encoder
+    from qa import cores
     from qa.onnx_encoder import OnnxEmbedder
 
-    monkeypatch.setattr(onnx_encoder, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(cores, "cpu_cores", lambda: 2)
     embedder = OnnxEmbedder(models_dir=int8_models, threads=2)
     quick, plain = embedder._loaded(True), embedder._loaded(False)
-    monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
+    monkeypatch.setattr(cores, "busy_cores", lambda: 0)
     assert embedder._run_session(alone=True) is quick
     assert embedder._run_session(alone=False) is plain, "a batch: the plain session"
     fresh = OnnxEmbedder(models_dir=int8_models, threads=2)
     fresh._loaded(True)  # as a preload on an idle machine leaves it
     assert fresh._run_session(alone=False) is fresh._loaded(False), "never a batch on spinning"
     assert fresh._session is not None
-    monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 1)
+    monkeypatch.setattr(cores, "busy_cores", lambda: 1)
     assert embedder._run_session(alone=True) is plain, "another task running"
     one = OnnxEmbedder(models_dir=int8_models, threads=1)
-    monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
+    monkeypatch.setattr(cores, "busy_cores", lambda: 0)
     assert one._run_session(alone=True) is one._loaded(False), "one thread never spins"
 
 
@@ -159,11 +159,11 @@ def test_a_chain_of_follow_ups_encodes_its_context_once(seed_index, settings):
 
 
 def test_one_question_loads_one_session(int8_models, monkeypatch):
-    from qa import onnx_encoder
+    from qa import cores
     from qa.onnx_encoder import OnnxEmbedder
 
-    monkeypatch.setattr(onnx_encoder, "cpu_cores", lambda: 2)
-    monkeypatch.setattr(onnx_encoder, "busy_cores", lambda: 0)
+    monkeypatch.setattr(cores, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(cores, "busy_cores", lambda: 0)
     embedder = OnnxEmbedder(models_dir=int8_models, threads=2)
     embedder._loaded(spin=False)  # as a preload on a busy machine leaves it
     embedder.encode_queries(["Wann wurde die Universität gegründet?"])
