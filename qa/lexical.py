@@ -104,6 +104,20 @@ class KeywordIndex:
         vocab, indptr = self._retriever.vocab_dict, self._retriever.scores["indptr"]
         return {t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms}
 
+    def chunks_with(self, term: str) -> np.ndarray:
+        """The ids of the chunks that hold analysed `term`, ascending (empty if none): its column
+        of the score matrix, read without scoring. The reader learns from it which question
+        terms an article holds without analysing the article (`qa.answer.Reader._held_terms`)."""
+        column = self._retriever.vocab_dict.get(term, -1)
+        # Plain views: indexing a `np.memmap` runs Python code (half the time of this).
+        indptr = np.asarray(self._retriever.scores["indptr"])
+        if not 0 <= column < len(indptr) - 1:  # bm25s's "" token has no column
+            return np.zeros(0, np.int64)
+        chunks = np.asarray(self._retriever.scores["indices"])[indptr[column] : indptr[column + 1]]
+        if len(chunks) > 1 and (chunks[1:] < chunks[:-1]).any():
+            chunks = np.sort(chunks)  # bm25s writes them in order; do not rely on it
+        return chunks
+
     def save(self, folder: Path) -> None:
         self._retriever.save(str(folder), show_progress=False)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import string
 from pathlib import Path
 
 import numpy as np
@@ -283,6 +285,7 @@ def test_term_caches_forget_when_full_and_read_the_same(service, monkeypatch):
     tiny = answer.Reader(reader.index, reader.analyzer, weights=reader.weights)
     expected, got = _candidates(reader, service), _candidates(tiny, service)
     assert len(tiny._sentence_terms) <= 3 and len(tiny._article_term_sets) <= 1
+    assert len(tiny._chunk_spans) <= 1
     for a, b in zip(expected, got):
         assert a.windows == b.windows and a.windows
         assert np.array_equal(a.features, b.features)
@@ -322,3 +325,149 @@ def test_an_article_read_whole_has_the_terms_of_its_sentences(service):
             *(reader.analyzer.terms(article.text[s.start : s.end]) for s in sentences)
         )
         assert reader._article_terms(doc_id, article.text, title) == one_by_one
+
+
+def _analysed(reader, doc_id: str) -> set[str]:
+    """An article's terms the slow, plain way: headline and each sentence analysed alone."""
+    index = reader.index
+    article = index.articles[doc_id]
+    first, stop = reader._doc_sentences[doc_id]
+    texts = [article.title or ""]
+    texts += [article.text[s.start : s.end] for s in index.sentences[first:stop]]
+    return set().union(*(reader.analyzer.terms(t) for t in texts))
+
+
+def _check_held_terms(reader, postings) -> None:
+    """For every article: the question terms `Reader._held_terms` says it holds, for a
+    "question" made of it and the next article (terms it holds and terms it lacks), then of it
+    and the one before (terms asked about before, and new ones), are those analysing it gives;
+    read from the postings (`postings`: a bool, or one per doc_id) or by analysing it."""
+    doc_ids = list(reader._doc_sentences)
+    lacking = 0
+    for others in (doc_ids[1:] + doc_ids[:1], doc_ids[-1:] + doc_ids[:-1]):
+        for doc_id, other in zip(doc_ids, others):
+            article, beside = reader.index.articles[doc_id], reader.index.articles[other]
+            q = reader._question_terms(" ".join(f"{a.title}\n{a.text}" for a in (article, beside)))
+            title = reader._title(doc_id, article.title)
+            held = reader._held_terms(q, doc_id, article.text, title)
+            expected = postings if isinstance(postings, bool) else postings[doc_id]
+            assert bool(reader._chunk_spans.get(doc_id)) == expected, doc_id
+            assert held == q.q_terms & _analysed(reader, doc_id)
+            lacking += len(q.q_terms - held)
+    assert lacking  # the questions held terms the articles lack
+
+
+@pytest.mark.parametrize("which", ["seeds", "local"])
+def test_postings_tell_the_terms_an_article_holds_as_analysing_it_does(
+    which, service, local_service
+):
+    """The question terms an article holds are read from the keyword index's postings
+    (`Reader._held_terms`), not by analysing the article: on real indexes (several chunks per
+    article, overlapping; headlines the body lacks) that must be exactly what analysing its
+    headline and every sentence gives, with the saved scores and with a bm25s index alike."""
+    import copy
+
+    from qa.answer import Reader
+    from qa.lexical import KeywordIndex
+
+    reader = (service if which == "seeds" else local_service).snapshot().reader
+    index = reader.index
+    assert max(len(r) for r in index.chunk_sentences) > 1 and len(index.chunks) > len(
+        reader._doc_sentences
+    )
+    rebuilt = copy.copy(index)
+    rebuilt.keywords = KeywordIndex.build([c.text for c in index.chunks], reader.analyzer)
+    assert type(rebuilt.keywords._retriever).__name__ == "BM25"
+    for term in index.keywords._retriever.vocab_dict:
+        assert np.array_equal(index.keywords.chunks_with(term), rebuilt.keywords.chunks_with(term))
+    for keywords_of in (index, rebuilt):
+        _check_held_terms(Reader(keywords_of, reader.analyzer, weights=reader.weights), True)
+
+
+def test_articles_the_postings_cannot_vouch_for_are_analysed(service):
+    """Where the postings might not hold an article's terms exactly (a chunk that ends inside a
+    word; text outside every chunk or sentence; another analyzer), the reader analyses the
+    article."""
+    import copy
+    import dataclasses
+
+    from qa.answer import Reader
+
+    reader = service.snapshot().reader
+    index = reader.index
+    chunks = list(index.chunks)
+    for cut in ("inside a word", "outside every chunk"):
+        broken = copy.copy(index)
+        broken.chunks = list(chunks)
+        for n, chunk in enumerate(chunks):
+            text = index.articles[chunk.doc_id].text
+            last = n + 1 == len(chunks) or chunks[n + 1].doc_id != chunk.doc_id
+            if cut == "inside a word" and not last:  # the next chunk holds the rest
+                end = chunk.end - 2
+            elif cut == "outside every chunk" and last:
+                end = text.rindex(" ", chunk.start, chunk.end)
+            else:
+                continue
+            broken.chunks[n] = dataclasses.replace(chunk, end=end, text=text[chunk.start : end])
+        _check_held_terms(Reader(broken, reader.analyzer, weights=reader.weights), False)
+    # Text outside every sentence (a sentence table that leaves out an article's last words):
+    # the reader's article is its sentences, the chunks hold more.
+    broken = copy.copy(index)
+    broken.sentences = list(index.sentences)
+    for _, stop in reader._doc_sentences.values():
+        last = broken.sentences[stop - 1]
+        text = index.articles[last.doc_id].text
+        end = text.rindex(" ", last.start, text.rindex(" ", last.start, last.end))
+        broken.sentences[stop - 1] = dataclasses.replace(last, end=end)
+    _check_held_terms(Reader(broken, reader.analyzer, weights=reader.weights), False)
+    _check_held_terms(Reader(index, Analyzer("english"), weights=reader.weights), False)
+
+
+@pytest.mark.parametrize("chunk_size", [900, 2000])
+def test_long_sentences_and_words_cut_by_a_chunk_or_a_sentence(chunk_size, tmp_path, hash_embedder):
+    """Built for real (with the hash embedder). A first sentence longer than a chunk (the chunk
+    holding its end holds its start too, so the article's first chunk is found by looking
+    back) reads from the postings. A word longer than a chunk is cut by the chunker, and one
+    longer than `MAX_SENTENCE_CHARS` by the sentence splitter: either article is analysed, as
+    its chunks' terms and its sentences' terms then differ (pieces of the word or the whole)."""
+    from qa.answer import Reader
+    from qa.config import Settings
+    from qa.index import SearchIndex, build_index
+    from qa.types import Article
+
+    words = "Hochwasser Pegel Donau Passau Deiche Helfer Sandsäcke Altstadt Feuerwehr Regen"
+    first = " ".join([words] * 18)  # ~1400 characters, no sentence end
+    # Letters, no piece of them repeated (the chunker locates a piece by its text).
+    letters = "".join(random.Random(7).choices(string.ascii_lowercase, k=1200))
+    articles = [
+        Article("long", "Hochwasser in Passau", None, "a.txt", f"{first}. Der Pegel fällt."),
+        Article("950", "Ein langes Wort", None, "b.txt", f"Das Wort {letters[:950]} ist lang."),
+        Article("1200", "Ein längeres", None, "c.txt", f"Das Wort {letters} ist länger."),
+        Article("short", "Wetter", None, "d.txt", "In Hamburg regnet es. Die Sonne fehlt."),
+    ]
+    settings = Settings(cache_dir=tmp_path, chunk_size=chunk_size)
+    build_index(articles, tmp_path / "index", settings, hash_embedder)
+    index = SearchIndex.load(tmp_path / "index")
+    reader = Reader(index, Analyzer("german"))
+    first_chunk = index.sentence_chunk[reader._doc_sentences["long"][0]]
+    if chunk_size == 900:
+        assert first_chunk > 0 and index.chunk_sentences[first_chunk - 1].start == 0
+    postings = {"long": True, "950": chunk_size > 950, "1200": False, "short": True}
+    _check_held_terms(reader, postings)
+
+
+def test_postings_come_in_chunk_order():
+    """`KeywordIndex.chunks_with` sorts a term's chunks when the saved order is not ascending
+    (the reader finds an article's chunks among them by bisection)."""
+    from qa.lexical import KeywordIndex
+
+    keywords = KeywordIndex.build(["Hafen Stadt", "Stadt Fluss", "Stadt"], Analyzer("german"))
+    scores = keywords._retriever.scores
+    (term,) = Analyzer("german").terms("Stadt")
+    assert keywords.chunks_with(term).tolist() == [0, 1, 2]
+    column = keywords._retriever.vocab_dict[term]
+    a, b = int(scores["indptr"][column]), int(scores["indptr"][column + 1])
+    scores["indices"] = np.array(scores["indices"])
+    scores["indices"][a:b] = scores["indices"][a:b][::-1]
+    assert keywords.chunks_with(term).tolist() == [0, 1, 2]
+    assert keywords.chunks_with("unbekannt").tolist() == keywords.chunks_with("").tolist() == []
