@@ -128,6 +128,8 @@ class Retriever:
         self._coarse: CoarseRows | None = None
         self._searches = 0
         self._build_lock = threading.Lock()
+        self._helper: ThreadPoolExecutor | None = None  # `helper_thread`
+        self._helper_lock = threading.Lock()
 
     def allowed_rows(self, filters: Filters) -> tuple[np.ndarray, np.ndarray] | None:
         """Boolean masks over chunks and sentences that `filters` allow; None for no filter.
@@ -270,7 +272,7 @@ class Retriever:
         else:
             codes = coarse.codes(query_vectors)
             scans = coarse.scans(codes, k)
-            chunk_ids, *scanned = run_shared([chunks, *scans, *also], helper_thread())
+            chunk_ids, *scanned = run_shared([chunks, *scans, *also], self.helper_thread())
             scanned, done = scanned[: len(scans)], scanned[len(scans) :]
             found = coarse.search(index.sentence_matrix, query_vectors, k, codes, scanned)
             if all(ids is not None for ids in found):
@@ -283,6 +285,21 @@ class Retriever:
             sentence_mask,
         )
         return chunk_ids, sentence_ids, done
+
+    def helper_thread(self) -> Executor | None:
+        """A second thread for a question's scans, only while another core is free (no other
+        task runnable: `qa.cores`), as the int8 encoder decides for its spinning threads. With
+        the cores taken, a second thread would only wait for one and slow the question down.
+        Made on first use; its thread ends when this retriever is dropped."""
+        if not cores.free_cores_for(2):
+            return None
+        with self._helper_lock:
+            if self._helper is None:
+                # OpenMP thread counts are per thread: one, as `QAService` sets for its own.
+                self._helper = ThreadPoolExecutor(
+                    1, "qa-scan", initializer=faiss.omp_set_num_threads, initargs=(1,)
+                )
+        return self._helper
 
     def prepare(self) -> None:
         """Build what makes later searches quicker (`CoarseRows` over the sentence vectors:
@@ -545,26 +562,6 @@ def run_shared(tasks: Sequence[Callable[[], T]], helper: Executor | None = None)
     if other is not None and not other.cancel():
         other.result()  # its last task, or nothing left to do
     return results
-
-
-_HELPER: ThreadPoolExecutor | None = None
-_HELPER_LOCK = threading.Lock()
-
-
-def helper_thread() -> Executor | None:
-    """A second thread for a question's scans, only while another core is free (no other
-    task runnable: `qa.cores`), as the int8 encoder decides for its spinning threads. With
-    the cores taken, a second thread would only wait for one and slow the question down."""
-    global _HELPER
-    if not cores.free_cores_for(2):
-        return None
-    with _HELPER_LOCK:
-        if _HELPER is None:
-            # OpenMP thread counts are per thread: one, as `QAService` sets for its own.
-            _HELPER = ThreadPoolExecutor(
-                1, "qa-scan", initializer=faiss.omp_set_num_threads, initargs=(1,)
-            )
-    return _HELPER
 
 
 def _keyword_scores(keywords: KeywordIndex, questions: Sequence[str]) -> list[np.ndarray]:

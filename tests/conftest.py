@@ -12,6 +12,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
+# Questions the seed corpus answers, for tests that compare two ways of searching it.
+SEED_QUESTIONS = (
+    "Wie viele Nachrichten werden pro Tag über WhatsApp verschickt?",
+    "Wie hoch ist die Zugspitze?",
+    "Wer hat WhatsApp gekauft?",
+)
 SHARED = REPO.parent / "shared"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -11,8 +11,9 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import cores, retrieval
-from qa.retrieval import CoarseRows, Retriever, helper_thread, run_shared
+from qa import cores
+from qa.retrieval import CoarseRows, Retriever, run_shared
+from tests.conftest import SEED_QUESTIONS
 
 
 def rows_with_duplicates(seed: int = 3, n: int = 9000, dim: int = 64) -> np.ndarray:
@@ -78,23 +79,22 @@ def test_run_shared_keeps_order_and_does_not_wait_for_a_late_helper():
         run_shared([lambda: 1, lambda: 1 / 0], None)
 
 
-def test_a_second_thread_only_while_a_core_is_free(monkeypatch):
+def test_a_second_thread_only_while_a_core_is_free(service, monkeypatch):
+    settings = service.settings
+    retriever = Retriever(service.snapshot().index, settings.candidates, settings.fusion)
     monkeypatch.setattr(cores, "cpu_cores", lambda: 2)
     monkeypatch.setattr(cores, "busy_cores", lambda: 1)
-    assert helper_thread() is None, "another task running"
+    assert retriever.helper_thread() is None, "another task running"
     monkeypatch.setattr(cores, "busy_cores", lambda: 0)
-    assert helper_thread() is not None
+    helper = retriever.helper_thread()
+    assert helper is not None and retriever.helper_thread() is helper, "one, kept"
     monkeypatch.setattr(cores, "cpu_cores", lambda: 1)
-    assert helper_thread() is None, "one core"
+    assert retriever.helper_thread() is None, "one core"
 
 
 def test_the_search_gives_the_same_hits_with_and_without_a_helper(service, monkeypatch):
     snap = service.snapshot()
-    questions = [
-        "Wie viele Nachrichten werden pro Tag über WhatsApp verschickt?",
-        "Wie hoch ist die Zugspitze?",
-        "Wer hat WhatsApp gekauft?",
-    ]
+    questions = list(SEED_QUESTIONS)
     vectors = snap.embedder.encode_queries(questions)
     settings = service.settings
     expected = Retriever(snap.index, settings.candidates, settings.fusion).search_batch(
@@ -103,7 +103,7 @@ def test_the_search_gives_the_same_hits_with_and_without_a_helper(service, monke
     monkeypatch.setattr(CoarseRows, "MIN_ROWS", 0)
     with ThreadPoolExecutor(1) as helper:
         for chosen in (None, helper):
-            monkeypatch.setattr(retrieval, "helper_thread", lambda chosen=chosen: chosen)
+            monkeypatch.setattr(Retriever, "helper_thread", lambda _, chosen=chosen: chosen)
             quick = Retriever(snap.index, settings.candidates, settings.fusion)
             quick.prepare()
             assert quick._coarse is not None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from qa.retrieval import CoarseRows, Retriever, fuse
+from tests.conftest import SEED_QUESTIONS
 
 
 def unit_rows(rng, n: int, dim: int) -> np.ndarray:
@@ -42,11 +43,7 @@ def test_coarse_rows_find_the_exact_top_k_or_say_they_cannot():
 
 def test_the_sentence_search_with_the_first_pass_gives_the_same_hits(service, monkeypatch):
     snap = service.snapshot()
-    questions = [
-        "Wie viele Nachrichten werden pro Tag über WhatsApp verschickt?",
-        "Wie hoch ist die Zugspitze?",
-        "Wer hat WhatsApp gekauft?",
-    ]
+    questions = list(SEED_QUESTIONS)
     vectors = snap.embedder.encode_queries(questions)
     exact = Retriever(snap.index, service.settings.candidates, service.settings.fusion)
     expected = exact.search_batch(questions, vectors, 5)
