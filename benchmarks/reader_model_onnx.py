@@ -89,7 +89,6 @@ def _export(source: Path, weights: Path, path: Path) -> None:
     """The base model with the trained top layers, and the head, traced to ONNX. Output: per
     piece (start, end, answerable); the answerable logit (read on the first token) is repeated
     on every piece, so the passage pieces carry it."""
-    import warnings
 
     import torch
     from transformers import BertModel
@@ -126,45 +125,20 @@ def _export(source: Path, weights: Path, path: Path) -> None:
             answerable = out[:, :1, 2:3].expand(-1, out.shape[1], 1)
             return torch.cat([out[..., :2], answerable], dim=-1)
 
-    ids = torch.tensor([[0, 100, 200, 2], [0, 5, 2, 1]])
-    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
-    axes = {0: "batch", 1: "tokens"}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Reader(),
-            (ids, mask),
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-            opset_version=17,
-            dynamo=False,
-        )
+    from qa.onnx_export import trace_to_onnx
+
+    trace_to_onnx(Reader(), path)
 
 
 def best_span(
     window: str, spans: np.ndarray, logits: np.ndarray, max_chars: int = 60
 ) -> tuple[int, int] | None:
     """`(start, end)` in `window` of the best span (start + end logit of the window's pieces,
-    `spans` their character offsets), widened to whole words, never over a sentence end."""
-    from qa.phrase import _SENTENCE_END, _whole_words, _with_units
+    `spans` their character offsets), widened to whole words, never over a sentence end:
+    `qa.phrase.best_logit_span`, with this reader's longest span."""
+    from qa.phrase import best_logit_span
 
-    n = len(spans)
-    if n == 0:
-        return None
-    score = logits[:, 0][:, None] + logits[:, 1][None, :]
-    i, j = np.indices((n, n))
-    score[(j < i) | (j - i >= MAX_PIECES)] = -np.inf
-    for flat in np.argsort(-score, axis=None)[:50]:
-        a, b = divmod(int(flat), n)
-        if not np.isfinite(score[a, b]):
-            break
-        span = _whole_words(window, int(spans[a, 0]), int(spans[b, 1]))
-        span = _with_units(window, span) if span else None
-        if span and span[1] - span[0] <= max_chars and not _SENTENCE_END.search(window, *span):
-            return span
-    return None
+    return best_logit_span(window, spans, logits, MAX_PIECES, max_chars)
 
 
 class ReaderOnnx:

@@ -276,15 +276,23 @@ def _export(source: Path, path: Path) -> None:
         def forward(self, input_ids, attention_mask):
             return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
+    trace_to_onnx(Encoder(model), path)
+
+
+def trace_to_onnx(module, path: Path) -> None:
+    """Trace a torch module of `(input_ids, attention_mask)` -> one [batch, tokens, ...]
+    tensor to ONNX at `path`, with batch and tokens left dynamic."""
+    import warnings
+
+    import torch
+
     ids = torch.tensor([[0, 100, 200, 2], [0, 5, 2, 1]])
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
     axes = {0: "batch", 1: "tokens"}
-    import warnings
-
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            Encoder(model),
+            module,
             (ids, mask),
             str(path),
             input_names=["input_ids", "attention_mask"],

@@ -553,11 +553,22 @@ def head_span(
     max_chars: int = 60,
 ) -> tuple[int, int] | None:
     """`(start, end)` in `window` of the best span (start + end logit), widened to whole words."""
-    n = len(tok.spans)
-    if n == 0:
+    if not len(tok.spans):
         return None
     extra = piece_features(question, window, tok.spans) if head.hand else None
     logits = head.logits(head_inputs(tok.states, tok.query, extra))
+    return best_logit_span(window, tok.spans, logits, max_pieces, max_chars)
+
+
+def best_logit_span(
+    window: str, spans: np.ndarray, logits: np.ndarray, max_pieces: int = 16, max_chars: int = 60
+) -> tuple[int, int] | None:
+    """`(start, end)` in `window` of the best span by start + end logit of the window's pieces
+    (`spans` their character offsets, `logits` [pieces, >= 2]), widened to whole words, at most
+    `max_pieces` pieces and `max_chars` characters, never over a sentence end."""
+    n = len(spans)
+    if n == 0:
+        return None
     score = logits[:, 0][:, None] + logits[:, 1][None, :]
     i, j = np.indices((n, n))
     score[(j < i) | (j - i >= max_pieces)] = -np.inf
@@ -565,7 +576,7 @@ def head_span(
         a, b = divmod(int(flat), n)
         if not np.isfinite(score[a, b]):
             break
-        span = _whole_words(window, int(tok.spans[a, 0]), int(tok.spans[b, 1]))
+        span = _whole_words(window, int(spans[a, 0]), int(spans[b, 1]))
         span = _with_units(window, span) if span else None
         if span and span[1] - span[0] <= max_chars and not _SENTENCE_END.search(window, *span):
             return span

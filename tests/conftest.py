@@ -130,3 +130,12 @@ class HashEmbedder:
 @pytest.fixture()
 def hash_embedder():
     return HashEmbedder()
+
+
+@pytest.fixture()
+def pure_settings(tmp_path):
+    """Settings for indexes made with `hash_embedder`: its similarities are lower than the
+    model's, so the reader declines below its own threshold."""
+    from qa.config import ReaderWeights, Settings
+
+    return Settings(cache_dir=tmp_path / "cache", reader=ReaderWeights(decline_below=0.45))

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import Chunker, sentence_spans
-from qa.config import ReaderWeights, Settings
 from qa.errors import IndexUnavailable, InvalidFilter, InvalidInput
 from qa.index import CURRENT, SearchIndex, build_index, length_weighted_mean, live_version
 from qa.retrieval import Filters, fuse
@@ -37,12 +36,6 @@ def articles() -> list[Article]:
         Article("a1", "WhatsApp wächst", "2014-02-20", "whatsapp.txt", WHATSAPP),
         Article("a2", "Wetter im Norden", "2020-05-04", "wetter/hamburg.txt", WEATHER),
     ]
-
-
-@pytest.fixture()
-def pure_settings(tmp_path) -> Settings:
-    # The hash embedder's similarities are lower than the model's: its own threshold.
-    return Settings(cache_dir=tmp_path / "cache", reader=ReaderWeights(decline_below=0.45))
 
 
 @pytest.fixture()

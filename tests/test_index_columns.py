@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from qa import ann
-from qa.config import ReaderWeights, Settings
 from qa.corpus import read_corpus
 from qa.errors import IndexUnavailable
 from qa.index import SearchIndex, build_index, live_version
@@ -26,11 +25,6 @@ COLUMN_FILES = [
     *(f"sentences.{c}.npy" for c in ("article", "start", "end")),
     *(f"chunks.{c}.npy" for c in ("article", "start", "end", "first", "stop")),
 ]
-
-
-@pytest.fixture()
-def pure_settings(tmp_path) -> Settings:
-    return Settings(cache_dir=tmp_path / "cache", reader=ReaderWeights(decline_below=0.45))
 
 
 @pytest.fixture()
