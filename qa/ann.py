@@ -27,6 +27,7 @@ import faiss
 import numpy as np
 
 from qa.errors import IndexUnavailable, InvalidInput
+from qa.npy import load_npy
 
 INDEX_TYPES = ("exact", "approx", "auto")
 # Exact search over this many 384-dim vectors costs ~28 ms CPU a query (p95, one thread) and
@@ -133,7 +134,7 @@ def read(folder: Path, name: str, index_type: str) -> tuple[faiss.Index, np.ndar
     if index_type != "approx":
         raise IndexUnavailable(f"unknown index type {index_type!r} in {folder}")
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-    matrix = np.load(folder / f"{name}.npy", mmap_mode="r")
+    matrix = load_npy(folder / f"{name}.npy")
     return index, matrix
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import Stemmer
 
+from qa.npy import HEADER_LOCK, load_npy
+
 if TYPE_CHECKING:
     import bm25s
 
@@ -129,7 +131,8 @@ class KeywordIndex:
             return cls(SavedScores(folder, params), analyzer)
         import bm25s  # another bm25s method: let bm25s score it
 
-        retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
+        with HEADER_LOCK:
+            retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
         return cls(retriever, analyzer)
 
 
@@ -150,7 +153,7 @@ class SavedScores:
             (folder / "vocab.index.json").read_text("utf-8")
         )
         self.scores = {
-            name: np.load(folder / f"{name}.csc.index.npy", mmap_mode="r")
+            name: load_npy(folder / f"{name}.csc.index.npy")
             for name in ("data", "indices", "indptr")
         }
         self.scores["num_docs"] = int(params["num_docs"])

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.npy import load_npz
+
 _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*(?:\.(?=\s))?|[^\W\d_]+(?:[-'’][^\W\d_]+)*|[^\w\s]", re.U)
 _PUNCT_STOP = set(',;:()[]"„“”»«–—')
 _MONTHS = (
@@ -534,9 +536,9 @@ class SpanHead:
 
     @classmethod
     def load(cls, path) -> SpanHead:
-        with np.load(path) as data:
-            weights = (data[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2"))
-            return cls(*weights, hand=bool(data["hand"]) if "hand" in data else False)
+        data = load_npz(path)
+        weights = (data[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2"))
+        return cls(*weights, hand=bool(data["hand"]) if "hand" in data else False)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         h = x @ self.w1 + self.b1

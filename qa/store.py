@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.npy import load_npy
 from qa.types import Article, Chunk
 
 TEXTS, OFFSETS = "texts.bin", "texts.npy"
@@ -67,7 +68,7 @@ def read_columns(folder: Path, table: str, names: Sequence[str]) -> dict[str, np
     paths = [folder / f"{table}.{name}.npy" for name in names]
     if not all(path.exists() for path in paths):
         return None
-    columns = {name: np.asarray(np.load(p, mmap_mode="r")) for name, p in zip(names, paths)}
+    columns = {name: np.asarray(load_npy(p)) for name, p in zip(names, paths)}
     if len({len(c) for c in columns.values()}) > 1 or any(c.ndim != 1 for c in columns.values()):
         raise ValueError(f"the {table} columns in {folder} differ in length")
     return columns
@@ -127,7 +128,7 @@ class ArticleStore(Mapping[str, Article]):
         self._blob: mmap.mmap | bytes = b""
         self._offsets = np.zeros(len(self.doc_ids) + 1, np.int64)
         if folder is not None:
-            self._offsets = np.load(folder / OFFSETS, mmap_mode="r")
+            self._offsets = load_npy(folder / OFFSETS)
             if len(self._offsets) != len(self.doc_ids) + 1:
                 raise ValueError(
                     f"{OFFSETS} has {len(self._offsets) - 1} articles, not {len(self)}"

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.npy import load_npy
+
 SPACE = "\u2581"  # SentencePiece's visible space, "▁"
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED = 1, 2, 3, 4, 5
 UNIGRAM = 1
@@ -58,11 +60,11 @@ class QuickPieces:
     def __init__(self, folder: Path, model_file: Path | None = None):
         """`folder`: what `write_table` wrote (arrays memory-mapped, nothing parsed)."""
         flags = json.loads((folder / "flags.json").read_text("utf-8"))
-        self._sorted = np.load(folder / "pieces.npy", mmap_mode="r")
-        self._sorted_ids = np.load(folder / "ids.npy", mmap_mode="r")
-        self._scores = np.load(folder / "scores.npy", mmap_mode="r")
-        self._types = np.load(folder / "types.npy", mmap_mode="r")
-        charsmap = np.load(folder / "charsmap.npy").tobytes()
+        self._sorted = load_npy(folder / "pieces.npy")
+        self._sorted_ids = load_npy(folder / "ids.npy")
+        self._scores = load_npy(folder / "scores.npy")
+        self._types = load_npy(folder / "types.npy")
+        charsmap = load_npy(folder / "charsmap.npy", mmap=False).tobytes()
         self._model_file = model_file
         self._spm = None
         self._spm_lock = threading.Lock()
