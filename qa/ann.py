@@ -28,6 +28,7 @@ import numpy as np
 
 from qa.errors import IndexUnavailable, InvalidInput
 from qa.npy import load_npy
+from qa.store import article_columns
 
 INDEX_TYPES = ("exact", "approx", "auto")
 # Exact search over this many 384-dim vectors costs ~28 ms CPU a query (p95, one thread) and
@@ -239,16 +240,8 @@ class RowFilter:
     def of(cls, index) -> RowFilter:
         """From a loaded `SearchIndex` (its articles, chunks and sentences), reading the
         columns of its `ArticleStore` / `ChunkTable` / `SentenceTable` (no texts)."""
-        store = index.articles
-        if hasattr(store, "publishers"):
-            columns = (store.doc_ids, store.dates, store.sources, store.publishers)
-        else:
-            a = list(store.values())
-            columns = tuple(
-                [getattr(x, n) for x in a] for n in ("doc_id", "date", "source", "publisher")
-            )
         return cls(
-            *columns,
+            *article_columns(index.articles, "doc_id", "date", "source", "publisher"),
             _doc_id_column(index.chunks),
             _doc_id_column(index.sentences),
         )

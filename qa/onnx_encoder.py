@@ -117,10 +117,6 @@ class OnnxEmbedder:
                     )
                     self._config, self._folder, self._tokenizer = config, folder, tokenizer
 
-    def _ready(self) -> None:
-        """Load the tokenizer and the (non-spinning) session on first use, once."""
-        self._loaded(spin=False)
-
     def _wants_spin(self, alone: bool) -> bool:
         """Whether a question alone would start on the spinning session (`_run_session`):
         several threads, and a free core for each but this one (`qa.cores`)."""

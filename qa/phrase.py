@@ -146,17 +146,6 @@ def question_kind(question: str) -> str:
     return "other"
 
 
-@dataclass(frozen=True)
-class Token:
-    text: str
-    start: int
-    end: int
-
-
-def tokens(text: str) -> list[Token]:
-    return [Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
-
-
 def _fold(word: str) -> str:
     w = word.casefold()
     for a, b in (("ä", "a"), ("ö", "o"), ("ü", "u"), ("ß", "ss"), ("ae", "a"), ("oe", "o")):

@@ -32,14 +32,6 @@ from qa.types import Answer
 AskBatch = Callable[[Sequence[str], Filters | None, Sequence[object]], list[Answer]]
 
 
-def cores() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def limit_threads(threads: int = 1) -> None:
     """Per-call thread pools of the numeric libraries: `threads` each (the workers are the
     parallelism). Environment variables for pools not started yet, torch's setting if loaded."""

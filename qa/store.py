@@ -197,6 +197,17 @@ class ArticleStore(Mapping[str, Article]):
         return self._dates_by_id
 
 
+def article_columns(articles: Mapping[str, Article], *fields: str) -> list[list]:
+    """The given `ARTICLE_FIELDS` of every article, one list per field: an `ArticleStore`'s own
+    columns (no `Article` is made, no text decoded: ~0.1 s on every page load of the 8k-chunk
+    eval index), else read from each `Article` of any other mapping."""
+    stored = [getattr(articles, f"{field}s", None) for field in fields]
+    if all(isinstance(column, list) for column in stored):
+        return stored
+    rows = list(articles.values())
+    return [[getattr(article, field) for article in rows] for field in fields]
+
+
 class ColumnRows(Sequence):
     """A read-only sequence whose items are made on demand from numpy columns (one row per
     item, `article` the first column), so a million rows cost arrays, not Python objects."""

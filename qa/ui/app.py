@@ -36,11 +36,12 @@ import gradio as gr  # noqa: E402
 from qa.auth import Login  # noqa: E402
 from qa.claims import CheckResult  # noqa: E402
 from qa.config import Settings  # noqa: E402
+from qa.cores import cpu_cores  # noqa: E402
 from qa.errors import QAError  # noqa: E402
 from qa.followup import Turn  # noqa: E402
 from qa.retrieval import Filters  # noqa: E402
 from qa.service import QAService  # noqa: E402
-from qa.serving import Batcher, cores, limit_threads  # noqa: E402
+from qa.serving import Batcher, limit_threads  # noqa: E402
 from qa.types import Answer, Article  # noqa: E402
 from qa.ui import render  # noqa: E402
 from qa.ui.texts import CSS, DEFAULT_LANGUAGE, LANGUAGES, SCROLL_TO_MARK_JS, TEXTS  # noqa: E402
@@ -577,7 +578,7 @@ def serve(
     limit_threads(1)
     service = service or QAService(index_dir, settings)
     limit_threads(1)  # again: the encoder's library is loaded now
-    service.batcher = Batcher(service.ask_batch, workers=cores())
+    service.batcher = Batcher(service.ask_batch, workers=cpu_cores())
     # Light events (viewer, labels, feedback) run a few at once; answering ones share ANSWERING.
     # Set for the queue the Blocks make themselves: `app.queue(...)` would build Gradio's whole
     # FastAPI app once more (~0.3 s of `qa serve`'s start; launch builds the one it serves).

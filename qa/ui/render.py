@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from qa.claims import Check, CheckResult, Evidence
 from qa.errors import EmbeddingError, IndexUnavailable, InvalidFilter, InvalidInput, QAError
 from qa.period import Period
+from qa.store import article_columns
 from qa.types import Answer, Article, Citation, Snippet, http_url
 from qa.ui.texts import SEED_EXAMPLES, TEXTS, TITLE_EXAMPLE
 
@@ -399,7 +400,7 @@ def source_options(articles: Mapping[str, Article]) -> list[tuple[str, str]]:
     A record of a JSON/CSV file has the source `file#n`; the file is offered, not each record.
     """
     folders, files, publishers = set(), set(), set()
-    for source, publisher in _columns(articles, "source", "publisher"):
+    for source, publisher in zip(*article_columns(articles, "source", "publisher")):
         file = RECORD_SUFFIX.sub("", source)
         files.add(file)
         parts = file.split("/")[:-1]
@@ -413,16 +414,6 @@ def source_options(articles: Mapping[str, Article]) -> list[tuple[str, str]]:
 EXAMPLES = 3  # example question buttons on the page
 
 
-def _columns(articles: Mapping[str, Article], *fields: str):
-    """The given fields of every article, row by row: from the loaded index's own columns
-    (`qa.store.ArticleStore`: no `Article` is made, no text decoded; ~0.1 s on every page load
-    of the 8k-chunk eval index), else from each `Article`."""
-    stored = [getattr(articles, f"{field}s", None) for field in fields]
-    if all(isinstance(column, list) for column in stored):
-        return zip(*stored)
-    return ([getattr(a, field) for field in fields] for a in articles.values())
-
-
 def example_questions(articles: Mapping[str, Article], limit: int = EXAMPLES) -> list[str]:
     """Questions the loaded corpus can answer: the seed questions whose article is present,
     otherwise questions about the first articles that have a real headline."""
@@ -431,6 +422,6 @@ def example_questions(articles: Mapping[str, Article], limit: int = EXAMPLES) ->
     seeds = [q for q, needs in SEED_EXAMPLES if any(needs in text for text in texts)]
     if seeds:
         return seeds[:limit]
-    titles = (title for (title,) in _columns(articles, "title"))
+    (titles,) = article_columns(articles, "title")
     titled = [t for t in titles if t and not t.endswith("…")]
     return [TITLE_EXAMPLE.format(title=title) for title in titled[:limit]]
