@@ -44,10 +44,10 @@ NOTE_INT8_ONLY = (
     "figure of their own (–): the earlier sections of this file have them for the same "
     "8k-chunk corpus (warm ask 31 / 40 ms, `qa ask` 7.2 s and 1090 MiB), and the issue "
     "measured `qa serve` at ~17 s to the page and 1.0-1.1 GiB (building an fp32 index of the "
-    "8k chunks means ~30k fp32 encodes, more than a shared machine gives in a session). The "
-    "machine was shared (load average above: other sessions' long jobs kept running during "
-    "the quiet window), which stretches wall times; CPU times are given beside them (a new "
-    "process's CPU time includes its background loading thread)."
+    "8k chunks means ~30k fp32 encodes, more than a shared machine gives in a session). Other "
+    "sessions' jobs on a shared machine stretch wall times (the load average is given above); "
+    "CPU times are given beside them (a new process's CPU time includes its background "
+    "loading thread)."
 )
 
 # Where a new process's time and memory went, and what was done about it (issue 17, second

@@ -20,6 +20,23 @@ SEED_QUESTIONS = (
 )
 SHARED = REPO.parent / "shared"
 
+
+def seed_sentences() -> list[str]:
+    """Every sentence of the seed articles, as the index splits them."""
+    from qa.chunking import sentence_spans
+
+    out = []
+    for path in sorted(SEEDS.iterdir()):
+        text = path.read_text("utf-8")
+        out += [text[a:b] for a, b in sentence_spans(text)]
+    return out
+
+
+def ranked_hits(hit_lists) -> list[list[tuple[str, float]]]:
+    """Each search's hits as (chunk id, score), in order: what two searches must agree on."""
+    return [[(h.chunk.chunk_id, h.score) for h in hits] for hits in hit_lists]
+
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 

@@ -18,21 +18,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SEEDS
+from tests.conftest import REPO, seed_sentences
 
 # Not on the query path: the fp32 stack, and what only indexing, dates or the UI need.
 HEAVY = ("torch", "sentence_transformers", "transformers", "scipy", "bm25s", "dateparser")
 HEAVY += ("gradio", "pandas")
-
-
-def seed_sentences() -> list[str]:
-    from qa.chunking import sentence_spans
-
-    out = []
-    for path in sorted(SEEDS.iterdir()):
-        text = path.read_text("utf-8")
-        out += [text[a:b] for a, b in sentence_spans(text)]
-    return out
 
 
 @pytest.fixture(scope="module")

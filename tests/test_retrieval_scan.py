@@ -13,7 +13,7 @@ import pytest
 
 from qa import cores
 from qa.retrieval import CoarseRows, Retriever, run_shared
-from tests.conftest import SEED_QUESTIONS
+from tests.conftest import SEED_QUESTIONS, ranked_hits
 
 
 def rows_with_duplicates(seed: int = 3, n: int = 9000, dim: int = 64) -> np.ndarray:
@@ -108,6 +108,4 @@ def test_the_search_gives_the_same_hits_with_and_without_a_helper(service, monke
             quick.prepare()
             assert quick._coarse is not None
             got = quick.search_batch(questions, vectors, 8)
-            assert [[(h.chunk.chunk_id, h.score) for h in hits] for hits in got] == [
-                [(h.chunk.chunk_id, h.score) for h in hits] for hits in expected
-            ]
+            assert ranked_hits(got) == ranked_hits(expected)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa.retrieval import CoarseRows, Retriever, fuse
-from tests.conftest import SEED_QUESTIONS
+from tests.conftest import SEED_QUESTIONS, ranked_hits
 
 
 def unit_rows(rng, n: int, dim: int) -> np.ndarray:
@@ -48,15 +48,27 @@ def test_the_sentence_search_with_the_first_pass_gives_the_same_hits(service, mo
     exact = Retriever(snap.index, service.settings.candidates, service.settings.fusion)
     expected = exact.search_batch(questions, vectors, 5)
     monkeypatch.setattr(CoarseRows, "MIN_ROWS", 0)
-    for wide in (1000, 3):  # proven, and falling back to the exact search
+    proofs: list[bool] = []
+    prove = CoarseRows.search
+
+    def watched(self, *args, **kwargs):
+        found = prove(self, *args, **kwargs)
+        proofs.extend(ids is not None for ids in found)
+        return found
+
+    monkeypatch.setattr(CoarseRows, "search", watched)
+    # Every row scanned proves the best at once; a few rows and an unbeatable margin prove
+    # nothing, so the exact search must run.
+    for wide, margin, proven in ((1000, CoarseRows.MARGIN, True), (3, 10.0, False)):
         monkeypatch.setattr(CoarseRows, "WIDE", wide)
+        monkeypatch.setattr(CoarseRows, "MARGIN", margin)
         quick = Retriever(snap.index, service.settings.candidates, service.settings.fusion)
         quick.prepare()
         assert quick._coarse is not None
+        proofs.clear()
         got = quick.search_batch(questions, vectors, 5)
-        assert [[(h.chunk.chunk_id, h.score) for h in hits] for hits in got] == [
-            [(h.chunk.chunk_id, h.score) for h in hits] for hits in expected
-        ]
+        assert proofs == [proven] * len(questions)
+        assert ranked_hits(got) == ranked_hits(expected)
 
 
 def test_hits_are_ranked_as_fuse_ranks_their_signals(service):
