@@ -130,10 +130,13 @@ def states(work: Path) -> None:
 # --- Fitting ------------------------------------------------------------------------------------
 
 
-def targets(spans: np.ndarray, answer: tuple[int, int]) -> tuple[int, int] | None:
-    """The tokens that hold the answer's first and last character."""
+def targets(
+    spans: np.ndarray, answer: tuple[int, int], among: np.ndarray | None = None
+) -> tuple[int, int] | None:
+    """The tokens that hold the answer's first and last character (of those `among` marks)."""
     a, b = answer
-    inside = np.flatnonzero((spans[:, 1] > a) & (spans[:, 0] < b))
+    touches = (spans[:, 1] > a) & (spans[:, 0] < b)
+    inside = np.flatnonzero(touches if among is None else among & touches)
     if not len(inside):
         return None
     return int(inside[0]), int(inside[-1])

@@ -247,14 +247,6 @@ def stack(rows):
     return x, m
 
 
-def targets(spans: np.ndarray, in_window: np.ndarray, answer) -> tuple[int, int] | None:
-    a, b = answer
-    inside = np.flatnonzero(in_window & (spans[:, 1] > a) & (spans[:, 0] < b))
-    if not len(inside):
-        return None
-    return int(inside[0]), int(inside[-1])
-
-
 def train(top, heads, data, epochs: int, lr: float, batch: int) -> None:
     import torch
 
@@ -387,6 +379,7 @@ def save(path: Path, top, heads, layers: int, report: dict) -> None:
 def fit(args) -> None:
     import torch
 
+    from benchmarks.fit_phrase import targets
     from benchmarks.reader_model_onnx import best_span
     from qa import phrase
 
@@ -419,7 +412,7 @@ def fit(args) -> None:
     every = train_rows + held_rows + negs
     for r in every:
         r["ids"], r["in_window"], r["spans"] = encode(tokenizer, r["question"], r["window"])
-        r["target"] = targets(r["spans"], r["in_window"], r["span"]) if r["span"] else None
+        r["target"] = targets(r["spans"], r["span"], r["in_window"]) if r["span"] else None
     states_path = args.work / f"lower{args.layers}.pkl"
     keyed = {}
     if states_path.exists():
